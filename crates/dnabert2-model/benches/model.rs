@@ -1,6 +1,8 @@
 //! Criterion benches of the 117M config with random weights on the CPU backend chosen by
 //! features: forward tokens/s at 8x128, 1x1024, 1x4096 and one MLM training step (forward,
-//! backward, AdamW) at 8x128. Prints the ratio to the upstream anchors (PyTorch, fp32, 2
+//! backward, AdamW) at 8x128. Each forward case also runs as `..._burn_op`: the same forward
+//! through burn's fused attention op with a `[B, H, S, S]` bias instead of the CPU kernel
+//! (`ForwardOptions::tensor_attention`), to compare the two in one run. Prints the ratio to the upstream anchors (PyTorch, fp32, 2
 //! threads, /work/shared/reference/ANCHORS.md).
 //!
 //! `cargo bench -p dnabert2-model` (add `-- forward_1x4096` etc. to filter).
@@ -13,7 +15,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use dnabert2_model::backend::CpuBackend as B;
-use dnabert2_model::{BertConfig, BertForMaskedLM, BertInput, BertModel};
+use dnabert2_model::{BertConfig, BertForMaskedLM, BertInput, BertModel, ForwardOptions};
 
 /// Upstream tokens/s anchors.
 const ANCHORS: [(&str, f64); 4] = [
@@ -32,7 +34,7 @@ fn report(name: &str, secs: f64, tokens: usize) {
     let tps = tokens as f64 / secs;
     let anchor = ANCHORS
         .iter()
-        .find(|(n, _)| *n == name)
+        .find(|(n, _)| *n == name.trim_end_matches("_burn_op"))
         .map(|a| a.1)
         .unwrap_or(f64::NAN);
     println!(
@@ -49,10 +51,11 @@ fn timed(
 ) {
     let mut times = Vec::new();
     // DNABERT2_BENCH_RUNS=n: skip criterion's 10 samples, time 1 warm-up + n runs (median);
-    // for the slow cases on a busy 2-core box. Honours the name filter (first CLI argument).
+    // for the slow cases on a 2-core box. The first CLI argument, if any, must name the case
+    // exactly (so one process runs one case, for its peak RSS).
     if let Ok(n) = std::env::var("DNABERT2_BENCH_RUNS") {
         let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
-        if filter.is_some_and(|f| !name.contains(&f)) {
+        if filter.is_some_and(|f| name != f) {
             return;
         }
         step();
@@ -100,13 +103,20 @@ fn forward(c: &mut Criterion) {
     let mut model: Option<BertModel<B>> = None;
     let mut g = group(c);
     for (b, s) in [(8usize, 128usize), (1, 1024), (1, 4096)] {
-        let name = format!("forward_{b}x{s}");
-        let mut input: Option<BertInput<B>> = None;
-        timed(&name, b * s, &mut g, || {
-            let m = model.get_or_insert_with(|| BertModel::<B>::init(&cfg, false, &device));
-            let x = input.get_or_insert_with(|| random_input::<B>(b, s, &device));
-            let _ = m.forward(x.clone()).into_data();
-        });
+        for tensor_attention in [false, true] {
+            let suffix = if tensor_attention { "_burn_op" } else { "" };
+            let name = format!("forward_{b}x{s}{suffix}");
+            let opts = ForwardOptions {
+                tensor_attention,
+                ..Default::default()
+            };
+            let mut input: Option<BertInput<B>> = None;
+            timed(&name, b * s, &mut g, || {
+                let m = model.get_or_insert_with(|| BertModel::<B>::init(&cfg, false, &device));
+                let x = input.get_or_insert_with(|| random_input::<B>(b, s, &device));
+                let _ = m.forward_with(x.clone(), opts).last_hidden_state.into_data();
+            });
+        }
     }
     g.finish();
 }

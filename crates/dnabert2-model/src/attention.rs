@@ -13,6 +13,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::config::BertConfig;
+use crate::cpu_attention;
 use crate::linear::{LinearLayer, init_linear};
 
 /// ALiBi slopes for `n_heads` heads (upstream `_get_alibi_head_slopes`).
@@ -59,6 +60,45 @@ pub fn attention_bias<B: Backend>(mask: Tensor<B, 2, Int>, n_heads: usize) -> Te
 
 /// The attention block of one layer (HF `attention`): `self.Wqkv`, then `output.dense`,
 /// dropout, residual and `output.LayerNorm`.
+/// How the layers of one forward receive the ALiBi + key-mask term.
+#[derive(Debug, Clone)]
+pub enum AttentionBias<B: Backend> {
+    /// One `[B, H, S, S]` tensor ([`attention_bias`]) for burn's fused attention op (or the
+    /// explicit softmax path), built once per forward and shared by every layer.
+    Dense(Tensor<B, 4>),
+    /// What the CPU kernel ([`crate::cpu_attention`]) needs instead: `-slope_h` per head and
+    /// the additive key mask `[B, S]`. No `[B, H, S, S]` tensor exists.
+    Slopes {
+        /// `[B * S]`: 0 at real keys, -10000 at padded keys.
+        key_bias: Vec<f32>,
+        /// `[H]`: minus the ALiBi slope of each head.
+        neg_slopes: Vec<f32>,
+    },
+}
+
+impl<B: Backend> AttentionBias<B> {
+    /// Picks the representation for `mask` `[B, S]`: [`AttentionBias::Slopes`] when the CPU
+    /// kernel applies (f32 CPU backend, no gradient tracking) and `dense` is false,
+    /// [`AttentionBias::Dense`] otherwise (`dense`: attention maps requested, or burn's op
+    /// forced).
+    pub fn new(mask: Tensor<B, 2, Int>, n_heads: usize, dense: bool) -> Self {
+        let device = mask.device();
+        if dense || !cpu_attention::applies::<B>(&device) {
+            return Self::Dense(attention_bias(mask, n_heads));
+        }
+        let key_bias = ((mask.float().neg() + 1.0) * -10000.0)
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .expect("converted to f32 above");
+        let neg_slopes = alibi_slopes(n_heads).iter().map(|&v| -(v as f32)).collect();
+        Self::Slopes {
+            key_bias,
+            neg_slopes,
+        }
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct BertAttention<B: Backend, L: Module<B> = Linear<B>> {
     /// Fused Q, K, V projection `[D -> 3D]` (HF `attention.self.Wqkv`).
@@ -102,13 +142,54 @@ impl<B: Backend, L: LinearLayer<B>> BertAttention<B, L> {
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        bias: Tensor<B, 4>,
+        bias: &AttentionBias<B>,
         want_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
         let [b, s, d_model] = x.dims();
         let h = self.num_heads;
         let d = d_model / h;
         let qkv = self.wqkv.forward(x.clone());
+        let (ctx, probs) = match bias {
+            AttentionBias::Slopes {
+                key_bias,
+                neg_slopes,
+            } => {
+                let device = qkv.device();
+                let qkv = qkv
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec::<f32>()
+                    .expect("converted to f32 above");
+                let dims = cpu_attention::Dims {
+                    batch: b,
+                    seq: s,
+                    heads: h,
+                    head_dim: d,
+                };
+                let ctx = cpu_attention::alibi_attention(&qkv, key_bias, neg_slopes, dims);
+                let ctx = Tensor::from_data(TensorData::new(ctx, [b, s, d_model]), &device);
+                (ctx, None)
+            }
+            AttentionBias::Dense(bias) => self.tensor_attention(qkv, bias.clone(), want_probs),
+        };
+        let out = self.dense.forward(ctx);
+        let out = self.dropout.forward(out);
+        (self.layer_norm.forward(out + x), probs)
+    }
+
+    /// burn-op attention: `qkv` `[B, S, 3D]` to context `[B, S, D]` through the fused
+    /// `attention` op, or the explicit softmax when probabilities are wanted or attention
+    /// dropout is active in training.
+    fn tensor_attention(
+        &self,
+        qkv: Tensor<B, 3>,
+        bias: Tensor<B, 4>,
+        want_probs: bool,
+    ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
+        let [b, s, d3] = qkv.dims();
+        let d_model = d3 / 3;
+        let h = self.num_heads;
+        let d = d_model / h;
         let mut parts = qkv.chunk(3, 2).into_iter();
         let mut split = || {
             parts
@@ -117,7 +198,7 @@ impl<B: Backend, L: LinearLayer<B>> BertAttention<B, L> {
                 .expect("chunk(3) yields three parts")
         };
         let (q, k, v) = (split(), split(), split());
-        let explicit = want_probs || (B::ad_enabled(&x.device()) && self.attn_dropout.prob > 0.0);
+        let explicit = want_probs || (B::ad_enabled(&q.device()) && self.attn_dropout.prob > 0.0);
         let (ctx, probs) = if explicit {
             let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + bias;
             let probs = softmax(scores, 3);
@@ -127,9 +208,6 @@ impl<B: Backend, L: LinearLayer<B>> BertAttention<B, L> {
             let ctx = attention(q, k, v, None, Some(bias), AttentionModuleOptions::default());
             (ctx, None)
         };
-        let ctx = ctx.swap_dims(1, 2).reshape([b, s, d_model]);
-        let out = self.dense.forward(ctx);
-        let out = self.dropout.forward(out);
-        (self.layer_norm.forward(out + x), probs)
+        (ctx.swap_dims(1, 2).reshape([b, s, d_model]), probs)
     }
 }

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::prelude::*;
 
-use crate::attention::BertAttention;
+use crate::attention::{AttentionBias, BertAttention};
 use crate::config::BertConfig;
 use crate::linear::LinearLayer;
 use crate::mlp::BertGluMlp;
@@ -33,7 +33,7 @@ impl<B: Backend, L: LinearLayer<B>> BertLayer<B, L> {
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        bias: Tensor<B, 4>,
+        bias: &AttentionBias<B>,
         want_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
         let (x, probs) = self.attention.forward(x, bias, want_probs);

@@ -37,6 +37,7 @@ pub mod attention;
 pub mod backend;
 pub mod checkpoint;
 pub mod config;
+pub mod cpu_attention;
 pub mod embed;
 pub mod embeddings;
 pub mod encoder;

@@ -6,6 +6,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 
 use crate::config::BertConfig;
+use crate::cpu_attention::{self, exp};
 use crate::linear::{LinearLayer, init_linear};
 
 /// Exact (erf) GELU written with differentiable primitives, so its gradient is exact on
@@ -51,13 +52,92 @@ impl<B: Backend, L: LinearLayer<B>> BertGluMlp<B, L> {
     /// Applies the block to `x` `[B, S, D]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let g = self.gated_layers.forward(x.clone());
-        let mut halves = g.chunk(2, 2).into_iter();
-        let (gated, linear) = match (halves.next(), halves.next()) {
-            (Some(a), Some(b)) => (a, b),
-            _ => unreachable!("chunk(2) of an even width yields two halves"),
+        let y = if cpu_attention::applies::<B>(&g.device()) {
+            geglu_cpu(g)
+        } else {
+            geglu(g)
         };
-        let y = gelu_exact(gated) * linear;
         let y = self.wo.forward(self.dropout.forward(y));
         self.layernorm.forward(y + x)
+    }
+}
+
+/// `gelu_exact(g[..., :I]) * g[..., I:]` with burn ops.
+fn geglu<B: Backend>(g: Tensor<B, 3>) -> Tensor<B, 3> {
+    let mut halves = g.chunk(2, 2).into_iter();
+    let (gated, linear) = match (halves.next(), halves.next()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => unreachable!("chunk(2) of an even width yields two halves"),
+    };
+    gelu_exact(gated) * linear
+}
+
+/// The same in one pass over the contiguous `[B, S, 2I]` buffer (CPU inference path, see
+/// [`cpu_attention::applies`]): no strided half views, one vectorised `erf`.
+fn geglu_cpu<B: Backend>(g: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [b, s, two_i] = g.dims();
+    let i = two_i / 2;
+    let device = g.device();
+    let g = g
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("converted to f32 above");
+    let mut y = vec![0f32; b * s * i];
+    for (out, row) in y.chunks_exact_mut(i).zip(g.chunks_exact(two_i)) {
+        let (gate, up) = row.split_at(i);
+        for ((o, &a), &u) in out.iter_mut().zip(gate).zip(up) {
+            *o = 0.5 * a * (1.0 + erf(a * std::f32::consts::FRAC_1_SQRT_2)) * u;
+        }
+    }
+    Tensor::from_data(TensorData::new(y, [b, s, i]), &device)
+}
+
+/// `erf(x)`, branch-free (Abramowitz & Stegun 7.1.26: absolute error <= 1.5e-7 in exact
+/// arithmetic, measured <= 6e-7 in f32 against an f64 reference) so the GEGLU
+/// loop vectorises.
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
+    let y = 1.0 - poly * exp(-a * a);
+    y.copysign(x)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn erf_is_within_a_and_s_bound() {
+        let mut worst = 0.0f64;
+        let mut x = -6.0f32;
+        while x < 6.0 {
+            // reference: erf from the tensor path's libm (f64)
+            let want = libm_erf(x as f64);
+            worst = worst.max((super::erf(x) as f64 - want).abs());
+            x += 0.001;
+        }
+        assert!(worst < 6e-7, "worst abs error {worst}");
+    }
+
+    /// erf in f64 by its Taylor series (|x| < 3) or asymptotic complement (|x| >= 3).
+    fn libm_erf(x: f64) -> f64 {
+        if x.abs() >= 3.0 {
+            // erfc(x) ~ e^{-x^2} / (x sqrt(pi)) (1 - 1/(2x^2) + 3/(4x^4) - 15/(8x^6))
+            let a = x.abs();
+            let x2 = a * a;
+            let erfc = (-x2).exp() / (a * std::f64::consts::PI.sqrt())
+                * (1.0 - 1.0 / (2.0 * x2) + 3.0 / (4.0 * x2 * x2) - 15.0 / (8.0 * x2 * x2 * x2));
+            return (1.0 - erfc).copysign(x);
+        }
+        let mut term = x;
+        let mut sum = x;
+        for n in 1..200 {
+            term *= -x * x / n as f64;
+            sum += term / (2 * n + 1) as f64;
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
     }
 }

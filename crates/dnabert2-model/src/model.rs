@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::prelude::*;
 
-use crate::attention::attention_bias;
+use crate::attention::AttentionBias;
 use crate::config::BertConfig;
 use crate::embeddings::BertEmbeddings;
 use crate::encoder::{BertEncoder, BertLayer};
@@ -19,6 +19,9 @@ pub struct ForwardOptions {
     pub output_hidden_states: bool,
     /// Return every layer's attention probabilities `[B, H, S, S]` (explicit softmax path).
     pub output_attentions: bool,
+    /// Use burn's fused `attention` op with a `[B, H, S, S]` bias even where the CPU kernel
+    /// ([`crate::cpu_attention`]) would run; for comparisons and benchmarks.
+    pub tensor_attention: bool,
 }
 
 /// Everything [`BertModel::forward_with`] computes.
@@ -77,11 +80,17 @@ impl<B: Backend, L: LinearLayer<B>> BertModel<B, L> {
             .last_hidden_state
     }
 
-    /// Forward with opt-in outputs. The ALiBi + mask bias `[B, H, S, S]` is built once and
-    /// shared by all layers.
+    /// Forward with opt-in outputs. The ALiBi + mask term is prepared once and shared by all
+    /// layers: slopes and a `[B, S]` key mask for the CPU attention kernel (f32 CPU backends
+    /// without gradient tracking, see [`crate::cpu_attention`]), otherwise one `[B, H, S, S]`
+    /// bias tensor for burn's attention op.
     pub fn forward_with(&self, input: BertInput<B>, opts: ForwardOptions) -> BertOutput<B> {
         let keep = input.attention_mask.clone().float().unsqueeze_dim::<3>(2);
-        let bias = attention_bias(input.attention_mask, self.num_heads);
+        let bias = AttentionBias::new(
+            input.attention_mask,
+            self.num_heads,
+            opts.output_attentions || opts.tensor_attention,
+        );
         let mut x = self
             .embeddings
             .forward(input.input_ids, input.token_type_ids);
@@ -90,7 +99,7 @@ impl<B: Backend, L: LinearLayer<B>> BertModel<B, L> {
             .then(|| vec![x.clone() * keep.clone()]);
         let mut attentions = opts.output_attentions.then(Vec::new);
         for layer in &self.encoder.layer {
-            let (y, probs) = layer.forward(x, bias.clone(), opts.output_attentions);
+            let (y, probs) = layer.forward(x, &bias, opts.output_attentions);
             x = y;
             if let Some(h) = hidden.as_mut() {
                 h.push(x.clone() * keep.clone());

@@ -141,6 +141,7 @@ fn all_layer_outputs_and_attention_probs() {
         ForwardOptions {
             output_hidden_states: true,
             output_attentions: true,
+            ..Default::default()
         },
     );
     let hs = out.hidden_states.unwrap();

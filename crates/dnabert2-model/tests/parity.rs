@@ -1,21 +1,41 @@
 //! Parity with the upstream PyTorch model on the golden fixtures (tiny12: 12 heads, non-power
-//! of two ALiBi slopes; tiny8: 8 heads), through both checkpoint formats.
+//! of two ALiBi slopes; tiny8: 8 heads), through both checkpoint formats and both attention
+//! paths: the CPU kernel (`cpu_attention`, used by the plain CPU backend) and burn's fused
+//! `attention` op with a `[B, H, S, S]` bias (used by GPU and autodiff backends).
 
 mod common;
 
 use burn::prelude::*;
 use common::{B, Fx, assert_close, fixture, input, read_st};
-use dnabert2_model::{BertConfig, checkpoint};
+use dnabert2_model::backend::CpuAutodiff;
+use dnabert2_model::cpu_attention;
+use dnabert2_model::{
+    BertConfig, BertForMaskedLM, BertInput, ForwardOptions, MlmOutput, checkpoint,
+};
 
 const TOL: f32 = 1e-4;
 
-fn mean_pool(h: Tensor<B, 3>, mask: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+fn mean_pool<B: Backend>(h: Tensor<B, 3>, mask: Tensor<B, 2, Int>) -> Tensor<B, 2> {
     let m = mask.float().unsqueeze_dim::<3>(2);
     let [b, _, d] = h.dims();
     (h * m.clone()).sum_dim(1).reshape([b, d]) / m.sum_dim(1).reshape([b, 1])
 }
 
-fn check(model_dir: &str, weights: &str) {
+/// `BertForMaskedLM::forward` with forward options.
+fn mlm_forward<B: Backend>(
+    mlm: &BertForMaskedLM<B>,
+    x: BertInput<B>,
+    opts: ForwardOptions,
+) -> MlmOutput<B> {
+    let hidden = mlm.bert.forward_with(x, opts).last_hidden_state;
+    let word = mlm.bert.embeddings.word_embeddings.weight.val();
+    MlmOutput {
+        logits: mlm.cls.forward(hidden.clone(), word),
+        hidden,
+    }
+}
+
+fn check<B: Backend>(model_dir: &str, weights: &str, opts: ForwardOptions) {
     let device = Default::default();
     let cfg = BertConfig::from_file(fixture(&format!("{model_dir}/config.json"))).unwrap();
     let path = fixture(&format!("{model_dir}/{weights}"));
@@ -26,11 +46,16 @@ fn check(model_dir: &str, weights: &str) {
     let mlm = checkpoint::mlm_from_weights::<B>(&mut w, &cfg, &device).unwrap();
     let mut w = checkpoint::Weights::read(&path).unwrap();
     let cls = checkpoint::classifier_from_weights::<B>(&mut w, &cfg, &device).unwrap();
-    let tag = format!("{model_dir}/{weights}");
+    let path_name = if cpu_attention::applies::<B>(&device) && !opts.tensor_attention {
+        "cpu kernel"
+    } else {
+        "burn attention op"
+    };
+    let tag = format!("{model_dir}/{weights} [{path_name}]");
 
     // Padded batch of 6.
     let x = input::<B>(&inp, "input_ids", "attention_mask", &device);
-    let o = mlm.forward(x.clone());
+    let o = mlm_forward(&mlm, x.clone(), opts);
     assert_close(
         &format!("{tag} last_hidden_state"),
         o.hidden.clone(),
@@ -62,23 +87,23 @@ fn check(model_dir: &str, weights: &str) {
         }
     }
     assert_eq!(shape, &[6, 25]);
-    let full = cls.bert.forward_with(x.clone(), Default::default());
+    let full = cls.bert.forward_with(x.clone(), opts);
     assert_close(
         &format!("{tag} pooler_output"),
-        full.pooler_output.unwrap(),
+        full.pooler_output.clone().unwrap(),
         out["pooler_output"].f32(),
         TOL,
     );
     assert_close(
         &format!("{tag} cls_logits"),
-        cls.forward(x),
+        cls.classifier.forward(full.pooler_output.unwrap()),
         out["cls_logits"].f32(),
         TOL,
     );
 
     // 700-token input (> alibi_starting_size 512).
     let x = input::<B>(&inp, "long_input_ids", "long_attention_mask", &device);
-    let o = mlm.forward(x.clone());
+    let o = mlm_forward(&mlm, x.clone(), opts);
     assert_close(
         &format!("{tag} long_last_hidden_state"),
         o.hidden.clone(),
@@ -105,16 +130,16 @@ fn check(model_dir: &str, weights: &str) {
         out["long_mean_pooled"].f32(),
         TOL,
     );
-    let full = cls.bert.forward_with(x.clone(), Default::default());
+    let full = cls.bert.forward_with(x.clone(), opts);
     assert_close(
         &format!("{tag} long_pooler_output"),
-        full.pooler_output.unwrap(),
+        full.pooler_output.clone().unwrap(),
         out["long_pooler_output"].f32(),
         TOL,
     );
     assert_close(
         &format!("{tag} long_cls_logits"),
-        cls.forward(x),
+        cls.classifier.forward(full.pooler_output.unwrap()),
         out["long_cls_logits"].f32(),
         TOL,
     );
@@ -122,20 +147,42 @@ fn check(model_dir: &str, weights: &str) {
 
 #[test]
 fn tiny12_safetensors() {
-    check("tiny12", "model.safetensors");
+    check::<B>("tiny12", "model.safetensors", Default::default());
 }
 
 #[test]
 fn tiny12_pytorch_bin() {
-    check("tiny12", "pytorch_model.bin");
+    check::<B>("tiny12", "pytorch_model.bin", Default::default());
 }
 
 #[test]
 fn tiny8_safetensors() {
-    check("tiny8", "model.safetensors");
+    check::<B>("tiny8", "model.safetensors", Default::default());
 }
 
 #[test]
 fn tiny8_pytorch_bin() {
-    check("tiny8", "pytorch_model.bin");
+    check::<B>("tiny8", "pytorch_model.bin", Default::default());
+}
+
+/// The same fixtures through burn's fused attention op with a `[B, H, S, S]` bias (the path
+/// GPU and autodiff backends take).
+#[test]
+fn tiny12_burn_attention_op() {
+    assert!(cpu_attention::applies::<B>(&Default::default()));
+    assert!(!cpu_attention::applies::<CpuAutodiff>(&Default::default()));
+    let opts = ForwardOptions {
+        tensor_attention: true,
+        ..Default::default()
+    };
+    check::<B>("tiny12", "model.safetensors", opts);
+}
+
+#[test]
+fn tiny8_burn_attention_op() {
+    let opts = ForwardOptions {
+        tensor_attention: true,
+        ..Default::default()
+    };
+    check::<B>("tiny8", "pytorch_model.bin", opts);
 }
