@@ -114,7 +114,10 @@ fn forward(c: &mut Criterion) {
             timed(&name, b * s, &mut g, || {
                 let m = model.get_or_insert_with(|| BertModel::<B>::init(&cfg, false, &device));
                 let x = input.get_or_insert_with(|| random_input::<B>(b, s, &device));
-                let _ = m.forward_with(x.clone(), opts).last_hidden_state.into_data();
+                let _ = m
+                    .forward_with(x.clone(), opts)
+                    .last_hidden_state
+                    .into_data();
             });
         }
     }

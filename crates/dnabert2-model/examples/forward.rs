@@ -18,6 +18,7 @@ use clap::Parser;
 use dnabert2_model::backend::CpuBackend as B;
 use dnabert2_model::checkpoint::{self, TensorMap, Weights};
 use dnabert2_model::embed::{Pooling, pool};
+use dnabert2_model::precision::{Precision, cast_module};
 use dnabert2_model::{BertConfig, BertInput};
 
 #[derive(Parser)]
@@ -32,6 +33,10 @@ struct Args {
     /// Output safetensors.
     #[arg(long)]
     output: PathBuf,
+    /// Compute precision: f32 (default, parity with upstream), f16 or bf16 (the weights are
+    /// cast after loading; outputs are written as F32).
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
 }
 
 /// Shape and values of an I64 tensor.
@@ -60,7 +65,8 @@ fn tensor_entry<const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
     let shape = t.dims().to_vec();
     (
         shape,
-        t.into_data()
+        t.cast(burn::tensor::DType::F32)
+            .into_data()
             .convert::<f32>()
             .into_vec::<f32>()
             .unwrap_or_default(),
@@ -89,12 +95,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         weights.contains("classifier.weight") && weights.contains("bert.pooler.dense.weight");
     let hidden = if has_mlm {
         let mlm = checkpoint::mlm_from_weights::<B>(&mut weights.clone(), &cfg, &device)?;
+        let mlm = cast_module(mlm, args.precision);
         let o = mlm.forward(input.clone());
         out.insert("mlm_logits".into(), tensor_entry(o.logits));
         o.hidden
     } else {
-        checkpoint::encoder_from_weights::<B>(&mut weights.clone(), &cfg, &device)?
-            .forward(input.clone())
+        let bert = checkpoint::encoder_from_weights::<B>(&mut weights.clone(), &cfg, &device)?;
+        cast_module(bert, args.precision).forward(input.clone())
     };
     if has_cls {
         let n = weights
@@ -103,6 +110,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(2);
         let cfg = cfg.clone().with_num_labels(n);
         let cls = checkpoint::classifier_from_weights::<B>(&mut weights.clone(), &cfg, &device)?;
+        let cls = cast_module(cls, args.precision);
         let o = cls.bert.forward_with(input.clone(), Default::default());
         if let Some(p) = o.pooler_output {
             out.insert("pooler_output".into(), tensor_entry(p));

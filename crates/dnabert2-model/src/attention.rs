@@ -8,6 +8,7 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
+use burn::tensor::DType;
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -77,14 +78,19 @@ pub enum AttentionBias<B: Backend> {
 }
 
 impl<B: Backend> AttentionBias<B> {
-    /// Picks the representation for `mask` `[B, S]`: [`AttentionBias::Slopes`] when the CPU
-    /// kernel applies (f32 CPU backend, no gradient tracking) and `dense` is false,
-    /// [`AttentionBias::Dense`] otherwise (`dense`: attention maps requested, or burn's op
-    /// forced).
-    pub fn new(mask: Tensor<B, 2, Int>, n_heads: usize, dense: bool) -> Self {
+    /// Picks the representation for `mask` `[B, S]` and activations of `dtype`:
+    /// [`AttentionBias::Slopes`] when the CPU kernel applies (f32 activations on an f32 CPU
+    /// backend, no gradient tracking) and `dense` is false, [`AttentionBias::Dense`] (in
+    /// `dtype`) otherwise (`dense`: attention maps requested, or burn's op forced).
+    pub fn new(mask: Tensor<B, 2, Int>, n_heads: usize, dense: bool, dtype: DType) -> Self {
         let device = mask.device();
-        if dense || !cpu_attention::applies::<B>(&device) {
-            return Self::Dense(attention_bias(mask, n_heads));
+        if dense || dtype != DType::F32 || !cpu_attention::applies::<B>(&device) {
+            let bias = attention_bias(mask, n_heads);
+            return Self::Dense(if bias.dtype() == dtype {
+                bias
+            } else {
+                bias.cast(dtype)
+            });
         }
         let key_bias = ((mask.float().neg() + 1.0) * -10000.0)
             .into_data()

@@ -1,17 +1,21 @@
 //! Backend aliases picked by cargo features, so examples and benches name one type.
 //!
-//! CPU default: `flex` (burn-flex, burn 0.21's native CPU backend). Reasons: it implements
-//! the fused `attention` op natively (a naive kernel for short sequences and a tiled
-//! online-softmax "flash" kernel when `S * S > 256K`, so long inputs need no second
-//! `[B, H, S, S]` score buffer), its exact-GELU backward is exact, and it needs no BLAS.
-//! burn-ndarray runs attention through burn's composed fallback. A same-machine speed
-//! comparison of the two was not completed (see docs/PERFORMANCE.md, "## dnabert2-model");
+//! CPU default: `flex` (burn-flex, burn 0.21's native CPU backend), measured against
+//! burn-ndarray on this project's 2-core AVX-512 box (docs/PERFORMANCE.md):
+//! - inference of the 117M model: flex with the AVX-512 sgemm this crate enables (`gemm`'s
+//!   `x86-v4`) and the CPU attention kernel ([`crate::cpu_attention`], which runs on both
+//!   backends) reaches 1.10x upstream PyTorch at 8 x 128 and 3.85x at 1 x 4096; burn-ndarray's
+//!   `matrixmultiply` sgemm has no AVX-512 path;
+//! - training small models: burn-ndarray is ~15% faster (1,139 vs 991 tokens/s for the
+//!   `small` preset), so `cargo xtask pretrain|finetune|gue --backend ndarray` is offered;
+//! - flex's exact-GELU backward is exact and it needs no BLAS.
+//!
 //! `ndarray` stays selectable with `--no-default-features --features ndarray`.
 //!
 //! Verified to compile here (no GPU, no SDKs): default `flex`, `--no-default-features
 //! --features ndarray`, `--features wgpu`, `--features cuda`. `--features tch` cannot build
 //! offline: torch-sys's build script downloads libtorch 2.9.0 unless `LIBTORCH` (or
-//! `LIBTORCH_USE_PYTORCH=1`) points at a local install. Tests run only on the CPU default.
+//! `LIBTORCH_USE_PYTORCH=1`) points at a local install. Tests run on the CPU default.
 
 #[cfg(feature = "flex")]
 /// The CPU inference backend (burn-flex, f32).

@@ -27,7 +27,9 @@ pub const SCORE_BLOCK_ELEMS: usize = 1 << 20;
 /// Query rows per work item for sequence length `seq`: up to 128, fewer for long inputs so
 /// one score block stays under [`SCORE_BLOCK_ELEMS`], never fewer than 8.
 pub fn query_block(seq: usize) -> usize {
-    (SCORE_BLOCK_ELEMS / seq.max(1)).clamp(8, 128).min(seq.max(1))
+    (SCORE_BLOCK_ELEMS / seq.max(1))
+        .clamp(8, 128)
+        .min(seq.max(1))
 }
 
 /// Whether this kernel replaces burn's attention op for backend `B` on `device`: an f32 CPU
@@ -104,10 +106,14 @@ pub fn alibi_attention(qkv: &[f32], key_bias: &[f32], neg_slopes: &[f32], dims: 
     let row_stride = (3 * d_model) as isize;
     let scale = 1.0 / (head_dim as f32).sqrt();
     let out_ptr = OutPtr(out.as_mut_ptr());
-    (0..batch * heads * blocks).into_par_iter().for_each_init(
-        Vec::<f32>::new,
-        |scores, item| {
-            let (b, h, blk) = (item / (heads * blocks), (item / blocks) % heads, item % blocks);
+    (0..batch * heads * blocks)
+        .into_par_iter()
+        .for_each_init(Vec::<f32>::new, |scores, item| {
+            let (b, h, blk) = (
+                item / (heads * blocks),
+                (item / blocks) % heads,
+                item % blocks,
+            );
             let q0 = blk * rows_per_item;
             let rows = rows_per_item.min(seq - q0);
             let seq_base = b * seq * 3 * d_model;
@@ -172,16 +178,14 @@ pub fn alibi_attention(qkv: &[f32], key_bias: &[f32], neg_slopes: &[f32], dims: 
                     gemm::Parallelism::None,
                 );
             }
-        },
-    );
+        });
     out
 }
 
 /// In place: `row[j] = softmax_j(row[j] + neg_slope * |query - j| + key_bias[j])`.
 fn softmax_row(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query: f32) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features the function is compiled for.
         unsafe { softmax_row_avx2(row, key_bias, neg_slope, query) };
         return;
@@ -219,7 +223,9 @@ fn softmax_row_generic(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query:
             key[l] += L as f32;
         }
     }
-    let mut m = max.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    let mut m = max
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
     for j in full..n {
         row[j] += neg_slope * (query - j as f32).abs() + key_bias[j];
         m = if row[j] > m { row[j] } else { m };
@@ -301,7 +307,9 @@ mod tests {
         };
         let d = dims.heads * dims.head_dim;
         let n = dims.batch * dims.seq * 3 * d;
-        let qkv: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+        let qkv: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+            .collect();
         let mut key_bias = vec![0.0f32; dims.batch * dims.seq];
         for kb in &mut key_bias[dims.seq + 30..] {
             *kb = -10_000.0; // second sequence: 30 real tokens, 7 pads
@@ -315,7 +323,10 @@ mod tests {
                     let s: Vec<f64> = (0..dims.seq)
                         .map(|j| {
                             let dot: f64 = (0..dims.head_dim)
-                                .map(|c| at(b, i, h * dims.head_dim + c) * at(b, j, d + h * dims.head_dim + c))
+                                .map(|c| {
+                                    at(b, i, h * dims.head_dim + c)
+                                        * at(b, j, d + h * dims.head_dim + c)
+                                })
                                 .sum();
                             dot / (dims.head_dim as f64).sqrt()
                                 + neg_slopes[h] as f64 * (i as f64 - j as f64).abs()
@@ -329,7 +340,10 @@ mod tests {
                             .map(|j| (s[j] - m).exp() / z * at(b, j, 2 * d + h * dims.head_dim + c))
                             .sum();
                         let g = got[(b * dims.seq + i) * d + h * dims.head_dim + c] as f64;
-                        assert!((g - want).abs() < 1e-5, "b{b} h{h} i{i} c{c}: {g} vs {want}");
+                        assert!(
+                            (g - want).abs() < 1e-5,
+                            "b{b} h{h} i{i} c{c}: {g} vs {want}"
+                        );
                     }
                 }
             }

@@ -61,6 +61,7 @@ impl<B: Backend> BertEmbeddings<B> {
                 .clone()
                 .not_equal_elem(self.pad_token_id as i64)
                 .float()
+                .cast(words.dtype())
                 .unsqueeze_dim::<3>(2);
             words.clone() * keep.clone() + words.detach() * (keep.neg() + 1.0)
         } else {

@@ -48,6 +48,7 @@ pub mod linear;
 pub mod loss;
 pub mod mlp;
 pub mod model;
+pub mod precision;
 
 pub use config::BertConfig;
 pub use error::{ModelError, Result};

@@ -4,6 +4,7 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
+use burn::tensor::DType;
 
 use crate::config::BertConfig;
 use crate::cpu_attention::{self, exp};
@@ -52,7 +53,7 @@ impl<B: Backend, L: LinearLayer<B>> BertGluMlp<B, L> {
     /// Applies the block to `x` `[B, S, D]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let g = self.gated_layers.forward(x.clone());
-        let y = if cpu_attention::applies::<B>(&g.device()) {
+        let y = if g.dtype() == DType::F32 && cpu_attention::applies::<B>(&g.device()) {
             geglu_cpu(g)
         } else {
             geglu(g)

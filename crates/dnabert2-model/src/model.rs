@@ -85,15 +85,22 @@ impl<B: Backend, L: LinearLayer<B>> BertModel<B, L> {
     /// without gradient tracking, see [`crate::cpu_attention`]), otherwise one `[B, H, S, S]`
     /// bias tensor for burn's attention op.
     pub fn forward_with(&self, input: BertInput<B>, opts: ForwardOptions) -> BertOutput<B> {
+        let mut x = self
+            .embeddings
+            .forward(input.input_ids, input.token_type_ids);
+        let dtype = x.dtype();
         let keep = input.attention_mask.clone().float().unsqueeze_dim::<3>(2);
+        let keep = if keep.dtype() == dtype {
+            keep
+        } else {
+            keep.cast(dtype)
+        };
         let bias = AttentionBias::new(
             input.attention_mask,
             self.num_heads,
             opts.output_attentions || opts.tensor_attention,
+            dtype,
         );
-        let mut x = self
-            .embeddings
-            .forward(input.input_ids, input.token_type_ids);
         let mut hidden = opts
             .output_hidden_states
             .then(|| vec![x.clone() * keep.clone()]);
