@@ -92,11 +92,7 @@ impl<B: Backend> AttentionBias<B> {
                 bias.cast(dtype)
             });
         }
-        let key_bias = ((mask.float().neg() + 1.0) * -10000.0)
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .expect("converted to f32 above");
+        let key_bias = cpu_attention::host_f32((mask.float().neg() + 1.0) * -10000.0);
         let neg_slopes = alibi_slopes(n_heads).iter().map(|&v| -(v as f32)).collect();
         Self::Slopes {
             key_bias,
@@ -161,11 +157,7 @@ impl<B: Backend, L: LinearLayer<B>> BertAttention<B, L> {
                 neg_slopes,
             } => {
                 let device = qkv.device();
-                let qkv = qkv
-                    .into_data()
-                    .convert::<f32>()
-                    .into_vec::<f32>()
-                    .expect("converted to f32 above");
+                let qkv = cpu_attention::host_f32(qkv);
                 let dims = cpu_attention::Dims {
                     batch: b,
                     seq: s,

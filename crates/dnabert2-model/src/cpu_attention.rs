@@ -51,6 +51,14 @@ pub fn applies<B: Backend>(device: &B::Device) -> bool {
     false
 }
 
+/// The values of a tensor on the host as f32 (a copy on CPU backends).
+pub fn host_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("converted to f32 above")
+}
+
 /// Shapes of one attention call.
 #[derive(Debug, Clone, Copy)]
 pub struct Dims {

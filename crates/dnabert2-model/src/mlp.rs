@@ -79,11 +79,7 @@ fn geglu_cpu<B: Backend>(g: Tensor<B, 3>) -> Tensor<B, 3> {
     let [b, s, two_i] = g.dims();
     let i = two_i / 2;
     let device = g.device();
-    let g = g
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("converted to f32 above");
+    let g = cpu_attention::host_f32(g);
     let mut y = vec![0f32; b * s * i];
     for (out, row) in y.chunks_exact_mut(i).zip(g.chunks_exact(two_i)) {
         let (gate, up) = row.split_at(i);
