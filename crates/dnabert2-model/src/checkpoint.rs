@@ -351,20 +351,33 @@ fn lm_head<B: Backend>(
     device: &B::Device,
 ) -> Result<BertLmHead<B>> {
     let (d, v) = (cfg.hidden_size, cfg.vocab_size);
-    if w.contains(DECODER_WEIGHT) {
+    let decoder_weight = if !cfg.tie_word_embeddings {
+        // Untied head: the key must be present (typed error naming it otherwise).
         let dec = w.take(DECODER_WEIGHT, &[v, d])?;
-        if w.get(WORD_EMBEDDINGS).is_some_and(|(_, e)| e != &dec) {
-            eprintln!(
-                "WARNING: {}: {DECODER_WEIGHT} differs from {WORD_EMBEDDINGS}; the decoder is \
-                 tied to the word embeddings here, so the separate decoder weight is ignored",
-                w.path.display()
-            );
+        Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(dec, [v, d]),
+            device,
+        )))
+    } else {
+        if w.contains(DECODER_WEIGHT) {
+            let dec = w.take(DECODER_WEIGHT, &[v, d])?;
+            if w.get(WORD_EMBEDDINGS).is_some_and(|(_, e)| e != &dec) {
+                eprintln!(
+                    "WARNING: {}: {DECODER_WEIGHT} differs from {WORD_EMBEDDINGS} but the \
+                     config ties them (tie_word_embeddings, default true), so the decoder uses \
+                     the word embeddings, as HF does; set \"tie_word_embeddings\": false in \
+                     config.json to load the separate decoder",
+                    w.path.display()
+                );
+            }
         }
-    }
+        None
+    };
     Ok(BertLmHead {
         dense: linear(w, "cls.predictions.transform.dense", d, d, true, device)?,
         layer_norm: layer_norm(w, "cls.predictions.transform.LayerNorm", cfg, device)?,
         decoder_bias: param1(w.take("cls.predictions.decoder.bias", &[v])?, device),
+        decoder_weight,
     })
 }
 
@@ -539,7 +552,7 @@ pub fn encoder_tensors<B: Backend, L: LinearLayer<B>>(m: &BertModel<B, L>) -> Te
     out
 }
 
-/// The MLM model's tensors under HF names (tied decoder weight omitted).
+/// The MLM model's tensors under HF names (the decoder weight only when untied).
 pub fn mlm_tensors<B: Backend, L: LinearLayer<B>>(m: &BertForMaskedLM<B, L>) -> TensorMap {
     let mut out = encoder_tensors(&m.bert);
     put_linear(&mut out, "cls.predictions.transform.dense", &m.cls.dense);
@@ -552,6 +565,9 @@ pub fn mlm_tensors<B: Backend, L: LinearLayer<B>>(m: &BertForMaskedLM<B, L>) -> 
         "cls.predictions.decoder.bias".into(),
         to_vec(m.cls.decoder_bias.val()),
     );
+    if let Some(dec) = &m.cls.decoder_weight {
+        out.insert(DECODER_WEIGHT.into(), to_vec(dec.val()));
+    }
     out
 }
 
@@ -587,7 +603,8 @@ pub fn write_safetensors(tensors: &TensorMap, path: impl AsRef<Path>) -> Result<
         })
         .collect::<Result<Vec<_>>>()?;
     let mut meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-    if tensors.contains_key("cls.predictions.decoder.bias") {
+    if tensors.contains_key("cls.predictions.decoder.bias") && !tensors.contains_key(DECODER_WEIGHT)
+    {
         meta.insert(
             "tied_weights".into(),
             format!("{DECODER_WEIGHT}={WORD_EMBEDDINGS}"),

@@ -74,8 +74,16 @@ pub struct BertConfig {
     /// `multi_label_classification`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem_type: Option<String>,
+    /// HF `tie_word_embeddings`: the MLM decoder shares the word embeddings (the default,
+    /// and DNABERT-2's). When false the checkpoint's `cls.predictions.decoder.weight` is
+    /// loaded as a separate matrix.
+    #[serde(default = "default_true")]
+    pub tie_word_embeddings: bool,
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_vocab() -> usize {
     4096
 }
@@ -124,6 +132,7 @@ impl BertConfig {
             id2label: None,
             label2id: None,
             problem_type: None,
+            tie_word_embeddings: true,
         }
     }
 

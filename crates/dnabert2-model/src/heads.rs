@@ -4,6 +4,7 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
+use burn::tensor::Distribution;
 
 use crate::config::BertConfig;
 use crate::input::BertInput;
@@ -36,7 +37,8 @@ impl<B: Backend> BertPooler<B> {
     }
 }
 
-/// HF `cls.predictions` without the tied decoder weight: transform + decoder bias.
+/// HF `cls.predictions`: transform + decoder bias, and the decoder weight only when it is
+/// not tied to the word embeddings.
 #[derive(Module, Debug)]
 pub struct BertLmHead<B: Backend> {
     /// HF `transform.dense`.
@@ -45,6 +47,9 @@ pub struct BertLmHead<B: Backend> {
     pub layer_norm: LayerNorm<B>,
     /// HF `decoder.bias` `[vocab]`.
     pub decoder_bias: Param<Tensor<B, 1>>,
+    /// HF `decoder.weight` `[vocab, D]` of an untied head (`tie_word_embeddings: false`);
+    /// `None` when the decoder is the word-embedding matrix (DNABERT-2).
+    pub decoder_weight: Option<Param<Tensor<B, 2>>>,
 }
 
 impl<B: Backend> BertLmHead<B> {
@@ -57,11 +62,23 @@ impl<B: Backend> BertLmHead<B> {
                 .with_epsilon(cfg.layer_norm_eps)
                 .init(device),
             decoder_bias: Param::from_tensor(Tensor::zeros([cfg.vocab_size], device)),
+            decoder_weight: (!cfg.tie_word_embeddings).then(|| {
+                Param::from_tensor(Tensor::random(
+                    [cfg.vocab_size, d],
+                    Distribution::Normal(0.0, cfg.initializer_range),
+                    device,
+                ))
+            }),
         }
     }
 
-    /// Logits `[B, S, V]` from hidden `[B, S, D]` and the tied word embeddings `[V, D]`.
+    /// Logits `[B, S, V]` from hidden `[B, S, D]`, through the word embeddings `[V, D]`
+    /// (tied) or the head's own decoder weight (untied).
     pub fn forward(&self, hidden: Tensor<B, 3>, word_embeddings: Tensor<B, 2>) -> Tensor<B, 3> {
+        let word_embeddings = match &self.decoder_weight {
+            Some(w) => w.val(),
+            None => word_embeddings,
+        };
         let h = self
             .layer_norm
             .forward(gelu_exact(self.dense.forward(hidden)));

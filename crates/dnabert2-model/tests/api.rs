@@ -67,6 +67,61 @@ fn save_load_round_trip_is_exact_and_keeps_hf_names() {
     assert_eq!(saved, want);
 }
 
+/// `tie_word_embeddings: false`: the decoder is its own matrix, saved under
+/// `cls.predictions.decoder.weight` and loaded back; a tied config ignores it (as HF does).
+#[test]
+fn untied_decoder_round_trips_and_tied_config_ignores_it() {
+    let device = Default::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = BertConfig::preset("tiny").unwrap();
+    cfg.tie_word_embeddings = false;
+    let mlm = dnabert2_model::BertForMaskedLM::<B>::init(&cfg, &device);
+    let dec = mlm.cls.decoder_weight.as_ref().expect("untied head").val();
+    assert_eq!(dec.dims(), [cfg.vocab_size, cfg.hidden_size]);
+    checkpoint::save_mlm(&mlm, &cfg, dir.path().join("untied")).unwrap();
+    let saved = Weights::read(dir.path().join("untied/model.safetensors")).unwrap();
+    assert!(saved.contains(checkpoint::DECODER_WEIGHT));
+
+    let ids =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64, 5, 9, 77, 2], [1, 5]), &device);
+    let x = BertInput::new(ids, Tensor::ones([1, 5], &device));
+    let (back, back_cfg) = checkpoint::load_mlm::<B>(dir.path().join("untied"), &device).unwrap();
+    assert!(!back_cfg.tie_word_embeddings);
+    assert_eq!(
+        bits(mlm.forward(x.clone()).logits),
+        bits(back.forward(x.clone()).logits)
+    );
+
+    // The same files under a tied config: the decoder falls back to the word embeddings.
+    let mut tied = back_cfg.clone();
+    tied.tie_word_embeddings = true;
+    std::fs::write(dir.path().join("untied/config.json"), tied.to_json_string()).unwrap();
+    let (as_tied, _) = checkpoint::load_mlm::<B>(dir.path().join("untied"), &device).unwrap();
+    assert!(as_tied.cls.decoder_weight.is_none());
+    assert_ne!(
+        bits(as_tied.forward(x.clone()).logits),
+        bits(back.forward(x).logits)
+    );
+
+    // An untied config without the decoder key is a typed error naming the key.
+    let mut untied = tied;
+    untied.tie_word_embeddings = false;
+    let tied_model =
+        dnabert2_model::BertForMaskedLM::<B>::init(&BertConfig::preset("tiny").unwrap(), &device);
+    checkpoint::save_mlm(
+        &tied_model,
+        &BertConfig::preset("tiny").unwrap(),
+        dir.path().join("tied"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("tied/config.json"), untied.to_json_string()).unwrap();
+    let err = checkpoint::load_mlm::<B>(dir.path().join("tied"), &device).unwrap_err();
+    assert!(
+        err.to_string().contains(checkpoint::DECODER_WEIGHT),
+        "{err}"
+    );
+}
+
 #[test]
 fn pretrained_style_checkpoint_gets_random_pooler_and_classifier() {
     // An MLM-only save (no pooler/classifier) still loads as a classifier, with warnings.
