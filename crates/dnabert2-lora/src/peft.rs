@@ -349,6 +349,28 @@ struct AdapterWeights {
 }
 
 impl AdapterWeights {
+    /// The data of `key`, checking it exists with shape `expected`; marks it used.
+    fn take(&mut self, key: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let (shape, data) = self
+            .weights
+            .get(key)
+            .ok_or_else(|| LoraError::MissingTensor {
+                path: self.path.clone(),
+                key: key.to_string(),
+            })?;
+        if shape.as_slice() != expected {
+            return Err(LoraError::ShapeMismatch {
+                path: self.path.clone(),
+                key: key.to_string(),
+                found: shape.clone(),
+                expected: expected.to_vec(),
+            });
+        }
+        let data = data.clone();
+        self.used.push(key.to_string());
+        Ok(data)
+    }
+
     /// Takes a PyTorch `[out, in]` matrix as burn `[in, out]` data, checking the shape.
     fn matrix<B: Backend>(
         &mut self,
@@ -357,23 +379,8 @@ impl AdapterWeights {
         in_dim: usize,
         device: &B::Device,
     ) -> Result<Tensor<B, 2>> {
-        let (shape, data) = self
-            .weights
-            .get(key)
-            .ok_or_else(|| LoraError::MissingTensor {
-                path: self.path.clone(),
-                key: key.to_string(),
-            })?;
-        if shape.as_slice() != [out_dim, in_dim] {
-            return Err(LoraError::ShapeMismatch {
-                path: self.path.clone(),
-                key: key.to_string(),
-                found: shape.clone(),
-                expected: vec![out_dim, in_dim],
-            });
-        }
-        self.used.push(key.to_string());
-        let t = transpose(data, out_dim, in_dim);
+        let data = self.take(key, &[out_dim, in_dim])?;
+        let t = transpose(&data, out_dim, in_dim);
         Ok(Tensor::from_data(
             TensorData::new(t, [in_dim, out_dim]),
             device,
@@ -386,26 +393,8 @@ impl AdapterWeights {
         n: usize,
         device: &B::Device,
     ) -> Result<Tensor<B, 1>> {
-        let (shape, data) = self
-            .weights
-            .get(key)
-            .ok_or_else(|| LoraError::MissingTensor {
-                path: self.path.clone(),
-                key: key.to_string(),
-            })?;
-        if shape.as_slice() != [n] {
-            return Err(LoraError::ShapeMismatch {
-                path: self.path.clone(),
-                key: key.to_string(),
-                found: shape.clone(),
-                expected: vec![n],
-            });
-        }
-        self.used.push(key.to_string());
-        Ok(Tensor::from_data(
-            TensorData::new(data.clone(), [n]),
-            device,
-        ))
+        let data = self.take(key, &[n])?;
+        Ok(Tensor::from_data(TensorData::new(data, [n]), device))
     }
 
     fn linear<B: Backend>(&mut self, prefix: &str, like: &Linear<B>) -> Result<Linear<B>> {
