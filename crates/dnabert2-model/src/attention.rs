@@ -16,6 +16,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use crate::config::BertConfig;
 use crate::cpu_attention;
 use crate::linear::{LinearLayer, init_linear};
+use crate::precision::cast_to;
 
 /// ALiBi slopes for `n_heads` heads (upstream `_get_alibi_head_slopes`).
 ///
@@ -86,11 +87,7 @@ impl<B: Backend> AttentionBias<B> {
         let device = mask.device();
         if dense || dtype != DType::F32 || !cpu_attention::applies::<B>(&device) {
             let bias = attention_bias(mask, n_heads);
-            return Self::Dense(if bias.dtype() == dtype {
-                bias
-            } else {
-                bias.cast(dtype)
-            });
+            return Self::Dense(cast_to(bias, dtype));
         }
         let key_bias = cpu_attention::host_f32((mask.float().neg() + 1.0) * -10000.0);
         let neg_slopes = alibi_slopes(n_heads).iter().map(|&v| -(v as f32)).collect();

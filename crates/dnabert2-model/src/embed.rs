@@ -57,9 +57,7 @@ pub fn pool<B: Backend>(
 
 fn masked_mean<B: Backend>(hidden: Tensor<B, 3>, weights: Tensor<B, 2>) -> Tensor<B, 2> {
     let [b, _, d] = hidden.dims();
-    let dtype = hidden.dtype();
-    let w = weights.unsqueeze_dim::<3>(2);
-    let w = if w.dtype() == dtype { w } else { w.cast(dtype) };
+    let w = crate::precision::cast_to(weights.unsqueeze_dim::<3>(2), hidden.dtype());
     (hidden * w.clone()).sum_dim(1).reshape([b, d]) / w.sum_dim(1).reshape([b, 1]).clamp_min(1e-9)
 }
 

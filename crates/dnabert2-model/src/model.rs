@@ -90,11 +90,7 @@ impl<B: Backend, L: LinearLayer<B>> BertModel<B, L> {
             .forward(input.input_ids, input.token_type_ids);
         let dtype = x.dtype();
         let keep = input.attention_mask.clone().float().unsqueeze_dim::<3>(2);
-        let keep = if keep.dtype() == dtype {
-            keep
-        } else {
-            keep.cast(dtype)
-        };
+        let keep = crate::precision::cast_to(keep, dtype);
         let bias = AttentionBias::new(
             input.attention_mask,
             self.num_heads,

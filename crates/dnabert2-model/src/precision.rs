@@ -63,18 +63,18 @@ impl FromStr for Precision {
     }
 }
 
+/// `t` in `dtype`, untouched when it already is (not every backend's cast is a no-op then).
+pub fn cast_to<B: Backend, const D: usize>(t: Tensor<B, D>, dtype: DType) -> Tensor<B, D> {
+    if t.dtype() == dtype { t } else { t.cast(dtype) }
+}
+
 /// Casts every float parameter of `module` to `precision`.
 pub fn cast_module<B: Backend, M: Module<B>>(module: M, precision: Precision) -> M {
     struct Caster(DType);
     impl<B: Backend> ModuleMapper<B> for Caster {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
             let (id, tensor, mapper) = param.consume();
-            let tensor = if tensor.dtype() == self.0 {
-                tensor
-            } else {
-                tensor.cast(self.0)
-            };
-            Param::from_mapped_value(id, tensor, mapper)
+            Param::from_mapped_value(id, cast_to(tensor, self.0), mapper)
         }
     }
     module.map(&mut Caster(precision.dtype()))
