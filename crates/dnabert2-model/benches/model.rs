@@ -145,7 +145,7 @@ fn train_step(c: &mut Criterion) {
         let m = model
             .take()
             .unwrap_or_else(|| BertForMaskedLM::<AD>::init(&cfg, &device));
-        let (loss, _) = m.forward_loss(input.clone(), labels.clone());
+        let loss = m.forward_masked(input.clone(), labels.clone()).loss;
         let grads = GradientsParams::from_grads(loss.backward(), &m);
         let m = optim.step(1e-4, m, grads);
         let _ = m.cls.decoder_bias.val().into_data();

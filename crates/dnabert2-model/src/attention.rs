@@ -5,6 +5,8 @@
 //! `-slope_h * |i - j|` plus the key mask `(1 - mask) * -10000`. The bias is built once per
 //! forward ([`attention_bias`]) and shared by every layer.
 
+use std::sync::Arc;
+
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
@@ -15,6 +17,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::config::BertConfig;
 use crate::cpu_attention;
+use crate::cpu_autodiff;
 use crate::linear::{LinearLayer, init_linear};
 use crate::precision::cast_to;
 
@@ -60,8 +63,23 @@ pub fn attention_bias<B: Backend>(mask: Tensor<B, 2, Int>, n_heads: usize) -> Te
     alibi + key_mask.reshape([b, 1, 1, s])
 }
 
-/// The attention block of one layer (HF `attention`): `self.Wqkv`, then `output.dense`,
-/// dropout, residual and `output.LayerNorm`.
+/// The `[B, S]` 0/1 mask behind a [`AttentionBias::Slopes`] key bias (for the rare layer that
+/// needs the dense bias after all: attention dropout in training).
+fn key_mask_tensor<B: Backend>(
+    bias: &AttentionBias<B>,
+    b: usize,
+    s: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
+    let keep: Vec<i64> = match bias {
+        AttentionBias::Slopes { key_bias, .. } => {
+            key_bias.iter().map(|&k| i64::from(k == 0.0)).collect()
+        }
+        AttentionBias::Dense(_) => vec![1; b * s],
+    };
+    Tensor::from_data(TensorData::new(keep, [b, s]), device)
+}
+
 /// How the layers of one forward receive the ALiBi + key-mask term.
 #[derive(Debug, Clone)]
 pub enum AttentionBias<B: Backend> {
@@ -72,32 +90,36 @@ pub enum AttentionBias<B: Backend> {
     /// the additive key mask `[B, S]`. No `[B, H, S, S]` tensor exists.
     Slopes {
         /// `[B * S]`: 0 at real keys, -10000 at padded keys.
-        key_bias: Vec<f32>,
+        key_bias: Arc<Vec<f32>>,
         /// `[H]`: minus the ALiBi slope of each head.
-        neg_slopes: Vec<f32>,
+        neg_slopes: Arc<Vec<f32>>,
     },
 }
 
 impl<B: Backend> AttentionBias<B> {
     /// Picks the representation for `mask` `[B, S]` and activations of `dtype`:
-    /// [`AttentionBias::Slopes`] when the CPU kernel applies (f32 activations on an f32 CPU
-    /// backend, no gradient tracking) and `dense` is false, [`AttentionBias::Dense`] (in
-    /// `dtype`) otherwise (`dense`: attention maps requested, or burn's op forced).
+    /// [`AttentionBias::Slopes`] when a CPU kernel applies (f32 activations on burn-flex or
+    /// burn-ndarray, with or without `Autodiff`) and `dense` is false,
+    /// [`AttentionBias::Dense`] (in `dtype`) otherwise (`dense`: attention maps requested, or
+    /// burn's op forced).
     pub fn new(mask: Tensor<B, 2, Int>, n_heads: usize, dense: bool, dtype: DType) -> Self {
         let device = mask.device();
-        if dense || dtype != DType::F32 || !cpu_attention::applies::<B>(&device) {
+        let kernel = cpu_attention::applies::<B>(&device) || cpu_autodiff::applies::<B>();
+        if dense || dtype != DType::F32 || !kernel {
             let bias = attention_bias(mask, n_heads);
             return Self::Dense(cast_to(bias, dtype));
         }
         let key_bias = cpu_attention::host_f32((mask.float().neg() + 1.0) * -10000.0);
         let neg_slopes = alibi_slopes(n_heads).iter().map(|&v| -(v as f32)).collect();
         Self::Slopes {
-            key_bias,
-            neg_slopes,
+            key_bias: Arc::new(key_bias),
+            neg_slopes: Arc::new(neg_slopes),
         }
     }
 }
 
+/// The attention block of one layer (HF `attention`): `self.Wqkv`, then `output.dense`,
+/// dropout, residual and `output.LayerNorm`.
 #[derive(Module, Debug)]
 pub struct BertAttention<B: Backend, L: Module<B> = Linear<B>> {
     /// Fused Q, K, V projection `[D -> 3D]` (HF `attention.self.Wqkv`).
@@ -133,43 +155,71 @@ impl<B: Backend> BertAttention<B> {
 }
 
 impl<B: Backend, L: LinearLayer<B>> BertAttention<B, L> {
-    /// Attention block on `x` `[B, S, D]` with the shared `bias` `[B, H, S, S]`.
+    /// Attention block on `x` `[B, S, D]` with the shared ALiBi + mask term `bias`.
     ///
-    /// With `want_probs` the explicit matmul-softmax path runs and the probabilities
-    /// `[B, H, S, S]` are returned; otherwise burn's fused `attention` op is used
-    /// (unless attention dropout is active in training, which needs the explicit path).
+    /// With [`AttentionBias::Slopes`] the CPU kernels run (fused forward, and on the autodiff
+    /// CPU backends the fused backward). With [`AttentionBias::Dense`] burn's fused
+    /// `attention` op runs, or the explicit matmul-softmax path when `want_probs` (the
+    /// probabilities `[B, H, S, S]` are then returned) or attention dropout is active in
+    /// training.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         bias: &AttentionBias<B>,
         want_probs: bool,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
-        let [b, s, d_model] = x.dims();
+        let [b, s, _] = x.dims();
         let h = self.num_heads;
-        let d = d_model / h;
         let qkv = self.wqkv.forward(x.clone());
         let (ctx, probs) = match bias {
             AttentionBias::Slopes {
                 key_bias,
                 neg_slopes,
-            } => {
-                let device = qkv.device();
-                let qkv = cpu_attention::host_f32(qkv);
-                let dims = cpu_attention::Dims {
-                    batch: b,
-                    seq: s,
-                    heads: h,
-                    head_dim: d,
-                };
-                let ctx = cpu_attention::alibi_attention(&qkv, key_bias, neg_slopes, dims);
-                let ctx = Tensor::from_data(TensorData::new(ctx, [b, s, d_model]), &device);
-                (ctx, None)
+            } if !self.explicit_dropout(&qkv.device()) => {
+                (self.kernel_attention(qkv, key_bias, neg_slopes), None)
+            }
+            AttentionBias::Slopes { .. } => {
+                let mask = key_mask_tensor(bias, b, s, &qkv.device());
+                let dense = attention_bias(mask, h);
+                self.tensor_attention(qkv, dense, want_probs)
             }
             AttentionBias::Dense(bias) => self.tensor_attention(qkv, bias.clone(), want_probs),
         };
         let out = self.dense.forward(ctx);
         let out = self.dropout.forward(out);
         (self.layer_norm.forward(out + x), probs)
+    }
+
+    /// Whether attention-probability dropout is active (training with p > 0): only the
+    /// explicit softmax path applies it.
+    fn explicit_dropout(&self, device: &B::Device) -> bool {
+        B::ad_enabled(device) && self.attn_dropout.prob > 0.0
+    }
+
+    /// The CPU kernels (see [`AttentionBias::Slopes`]): `qkv` `[B, S, 3D]` to the context
+    /// `[B, S, D]`, with gradients on the autodiff CPU backends.
+    fn kernel_attention(
+        &self,
+        qkv: Tensor<B, 3>,
+        key_bias: &Arc<Vec<f32>>,
+        neg_slopes: &Arc<Vec<f32>>,
+    ) -> Tensor<B, 3> {
+        let h = self.num_heads;
+        let qkv = match cpu_autodiff::attention(qkv, key_bias, neg_slopes, h) {
+            Ok(ctx) => return ctx,
+            Err(qkv) => qkv,
+        };
+        let [b, s, d3] = qkv.dims();
+        let device = qkv.device();
+        let dims = cpu_attention::Dims {
+            batch: b,
+            seq: s,
+            heads: h,
+            head_dim: d3 / 3 / h,
+        };
+        let qkv = cpu_attention::host_f32(qkv);
+        let ctx = cpu_attention::alibi_attention(&qkv, key_bias, neg_slopes, dims);
+        Tensor::from_data(TensorData::new(ctx, [b, s, d3 / 3]), &device)
     }
 
     /// burn-op attention: `qkv` `[B, S, 3D]` to context `[B, S, D]` through the fused
@@ -193,7 +243,7 @@ impl<B: Backend, L: LinearLayer<B>> BertAttention<B, L> {
                 .expect("chunk(3) yields three parts")
         };
         let (q, k, v) = (split(), split(), split());
-        let explicit = want_probs || (B::ad_enabled(&q.device()) && self.attn_dropout.prob > 0.0);
+        let explicit = want_probs || self.explicit_dropout(&q.device());
         let (ctx, probs) = if explicit {
             let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + bias;
             let probs = softmax(scores, 3);

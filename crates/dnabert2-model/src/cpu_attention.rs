@@ -95,6 +95,29 @@ impl OutPtr {
 /// # Panics
 /// When a slice length does not match `dims` (an internal invariant; the model builds them).
 pub fn alibi_attention(qkv: &[f32], key_bias: &[f32], neg_slopes: &[f32], dims: Dims) -> Vec<f32> {
+    attention_forward(qkv, key_bias, neg_slopes, dims, None)
+}
+
+/// [`alibi_attention`] that also returns the log-sum-exp of every score row, `[B, H, S]`,
+/// which [`alibi_attention_backward`] recomputes the probabilities from.
+pub fn alibi_attention_with_lse(
+    qkv: &[f32],
+    key_bias: &[f32],
+    neg_slopes: &[f32],
+    dims: Dims,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut lse = vec![0f32; dims.batch * dims.heads * dims.seq];
+    let out = attention_forward(qkv, key_bias, neg_slopes, dims, Some(&mut lse));
+    (out, lse)
+}
+
+fn attention_forward(
+    qkv: &[f32],
+    key_bias: &[f32],
+    neg_slopes: &[f32],
+    dims: Dims,
+    lse: Option<&mut [f32]>,
+) -> Vec<f32> {
     let Dims {
         batch,
         seq,
@@ -114,6 +137,10 @@ pub fn alibi_attention(qkv: &[f32], key_bias: &[f32], neg_slopes: &[f32], dims: 
     let row_stride = (3 * d_model) as isize;
     let scale = 1.0 / (head_dim as f32).sqrt();
     let out_ptr = OutPtr(out.as_mut_ptr());
+    let lse_ptr = lse.map(|l| {
+        assert_eq!(l.len(), batch * heads * seq, "lse length");
+        OutPtr(l.as_mut_ptr())
+    });
     (0..batch * heads * blocks)
         .into_par_iter()
         .for_each_init(Vec::<f32>::new, |scores, item| {
@@ -160,7 +187,12 @@ pub fn alibi_attention(qkv: &[f32], key_bias: &[f32], neg_slopes: &[f32], dims: 
             }
             let kb = &key_bias[b * seq..(b + 1) * seq];
             for (i, row) in scores.chunks_exact_mut(seq).enumerate() {
-                softmax_row(row, kb, neg_slopes[h], (q0 + i) as f32);
+                let l = softmax_row(row, kb, neg_slopes[h], (q0 + i) as f32);
+                if let Some(p) = lse_ptr {
+                    // SAFETY: row (b, h, q0 + i) of the [B, H, S] buffer, written by this
+                    // item only.
+                    unsafe { *p.get().add((b * heads + h) * seq + q0 + i) = l };
+                }
             }
             unsafe {
                 // out[q0 + i, h*d + c] = sum_j p[i, j] v[j, c]
@@ -190,27 +222,27 @@ pub fn alibi_attention(qkv: &[f32], key_bias: &[f32], neg_slopes: &[f32], dims: 
     out
 }
 
-/// In place: `row[j] = softmax_j(row[j] + neg_slope * |query - j| + key_bias[j])`.
-fn softmax_row(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query: f32) {
+/// In place: `row[j] = softmax_j(row[j] + neg_slope * |query - j| + key_bias[j])`; returns
+/// the row's log-sum-exp.
+fn softmax_row(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query: f32) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features the function is compiled for.
-        unsafe { softmax_row_avx2(row, key_bias, neg_slope, query) };
-        return;
+        return unsafe { softmax_row_avx2(row, key_bias, neg_slope, query) };
     }
-    softmax_row_generic(row, key_bias, neg_slope, query);
+    softmax_row_generic(row, key_bias, neg_slope, query)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_row_avx2(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query: f32) {
-    softmax_row_generic(row, key_bias, neg_slope, query);
+unsafe fn softmax_row_avx2(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query: f32) -> f32 {
+    softmax_row_generic(row, key_bias, neg_slope, query)
 }
 
 /// Written over fixed-size chunks of [`LANES`] with per-lane max / sum accumulators, so the
 /// compiler turns each chunk into SIMD (AVX2 + FMA through [`softmax_row_avx2`]).
 #[inline(always)]
-fn softmax_row_generic(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query: f32) {
+fn softmax_row_generic(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query: f32) -> f32 {
     const L: usize = LANES;
     let n = row.len();
     let key_bias = &key_bias[..n];
@@ -253,6 +285,245 @@ fn softmax_row_generic(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query:
     let inv = 1.0 / total;
     for x in row.iter_mut() {
         *x *= inv;
+    }
+    m + total.ln()
+}
+
+/// Gradient of [`alibi_attention`] with respect to `qkv` (FlashAttention-2's backward, on the
+/// CPU): the probabilities are recomputed block by block from the saved row log-sum-exp `lse`
+/// `[B, H, S]` ([`alibi_attention_with_lse`]), so no `[B, H, S, S]` tensor is stored or
+/// allocated. `out` is the forward's context `[B, S, D]`, `d_out` its gradient; returns
+/// `d_qkv` `[B, S, 3 * D]`.
+///
+/// With `P = softmax(S)`, `S = q k^T / sqrt(d) + bias`, `O = P v` and
+/// `D_i = sum_c dO_ic O_ic`: `dV = P^T dO`, `dS = P * (dO v^T - D)`, `dQ = dS k / sqrt(d)`,
+/// `dK = dS^T q / sqrt(d)`. Work items are (batch, head) pairs on rayon's pool; each owns its
+/// head's columns of `d_qkv`, so no two items write the same element.
+///
+/// # Panics
+/// When a slice length does not match `dims` (an internal invariant; the model builds them).
+#[allow(clippy::too_many_arguments)]
+pub fn alibi_attention_backward(
+    qkv: &[f32],
+    key_bias: &[f32],
+    neg_slopes: &[f32],
+    dims: Dims,
+    out: &[f32],
+    lse: &[f32],
+    d_out: &[f32],
+) -> Vec<f32> {
+    let Dims {
+        batch,
+        seq,
+        heads,
+        head_dim,
+    } = dims;
+    let d_model = heads * head_dim;
+    assert_eq!(qkv.len(), batch * seq * 3 * d_model, "qkv length");
+    assert_eq!(key_bias.len(), batch * seq, "key bias length");
+    assert_eq!(neg_slopes.len(), heads, "slopes length");
+    assert_eq!(out.len(), batch * seq * d_model, "output length");
+    assert_eq!(d_out.len(), out.len(), "output gradient length");
+    assert_eq!(lse.len(), batch * heads * seq, "lse length");
+    let mut d_qkv = vec![0f32; qkv.len()];
+    if d_qkv.is_empty() {
+        return d_qkv;
+    }
+    let rows_per_block = query_block(seq);
+    let rs = (3 * d_model) as isize;
+    let ds = d_model as isize;
+    let s_is = seq as isize;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let grad_ptr = OutPtr(d_qkv.as_mut_ptr());
+    (0..batch * heads).into_par_iter().for_each_init(
+        || (Vec::<f32>::new(), Vec::<f32>::new(), Vec::<f32>::new()),
+        |(p, dp, delta), item| {
+            let (b, h) = (item / heads, item % heads);
+            let base = b * seq * 3 * d_model + h * head_dim;
+            let q = &qkv[base..];
+            let k = &qkv[base + d_model..];
+            let v = &qkv[base + 2 * d_model..];
+            let o_base = b * seq * d_model + h * head_dim;
+            let dout = &d_out[o_base..];
+            // D_i = sum_c dO_ic O_ic for every query row of this (b, h).
+            delta.clear();
+            delta.extend((0..seq).map(|i| {
+                let r = i * d_model;
+                (0..head_dim)
+                    .map(|c| dout[r + c] * out[o_base + r + c])
+                    .sum::<f32>()
+            }));
+            let kb = &key_bias[b * seq..(b + 1) * seq];
+            let row_lse = &lse[(b * heads + h) * seq..(b * heads + h + 1) * seq];
+            let g = grad_ptr.get();
+            for q0 in (0..seq).step_by(rows_per_block) {
+                let rows = rows_per_block.min(seq - q0);
+                p.resize(rows * seq, 0.0);
+                dp.resize(rows * seq, 0.0);
+                let q_r = &q[q0 * 3 * d_model..];
+                let dout_r = &dout[q0 * d_model..];
+                // SAFETY (all gemm calls): the strides stay inside batch b's rows and head h's
+                // columns of the slices above (rows < S, columns < d); `p` and `dp` are
+                // rows x S row-major; the destinations in `d_qkv` are batch b, head h's
+                // columns of the q / k / v thirds, which only this item writes.
+                unsafe {
+                    // P = scale * Q_r K^T, then the bias and exp(. - lse).
+                    gemm::gemm(
+                        rows,
+                        seq,
+                        head_dim,
+                        p.as_mut_ptr(),
+                        1,
+                        s_is,
+                        false,
+                        q_r.as_ptr(),
+                        1,
+                        rs,
+                        k.as_ptr(),
+                        rs,
+                        1,
+                        0.0,
+                        scale,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                for (i, row) in p.chunks_exact_mut(seq).enumerate() {
+                    probs_row(row, kb, neg_slopes[h], (q0 + i) as f32, row_lse[q0 + i]);
+                }
+                unsafe {
+                    // dV += P^T dO_r
+                    gemm::gemm(
+                        seq,
+                        head_dim,
+                        rows,
+                        g.add(base + 2 * d_model),
+                        1,
+                        rs,
+                        true,
+                        p.as_ptr(),
+                        s_is,
+                        1,
+                        dout_r.as_ptr(),
+                        1,
+                        ds,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                    // dP = dO_r V^T
+                    gemm::gemm(
+                        rows,
+                        seq,
+                        head_dim,
+                        dp.as_mut_ptr(),
+                        1,
+                        s_is,
+                        false,
+                        dout_r.as_ptr(),
+                        1,
+                        ds,
+                        v.as_ptr(),
+                        rs,
+                        1,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                // dS = P * (dP - D_i), in place in dp.
+                for (i, (dsr, pr)) in dp
+                    .chunks_exact_mut(seq)
+                    .zip(p.chunks_exact(seq))
+                    .enumerate()
+                {
+                    let di = delta[q0 + i];
+                    for (x, &pv) in dsr.iter_mut().zip(pr) {
+                        *x = pv * (*x - di);
+                    }
+                }
+                unsafe {
+                    // dQ_r = scale * dS K
+                    gemm::gemm(
+                        rows,
+                        head_dim,
+                        seq,
+                        g.add(base + q0 * 3 * d_model),
+                        1,
+                        rs,
+                        false,
+                        dp.as_ptr(),
+                        1,
+                        s_is,
+                        k.as_ptr(),
+                        1,
+                        rs,
+                        0.0,
+                        scale,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                    // dK += scale * dS^T Q_r
+                    gemm::gemm(
+                        seq,
+                        head_dim,
+                        rows,
+                        g.add(base + d_model),
+                        1,
+                        rs,
+                        true,
+                        dp.as_ptr(),
+                        s_is,
+                        1,
+                        q_r.as_ptr(),
+                        1,
+                        rs,
+                        1.0,
+                        scale,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+        },
+    );
+    d_qkv
+}
+
+/// In place: `row[j] = exp(row[j] + neg_slope * |query - j| + key_bias[j] - lse)`, the
+/// probabilities of one score row recomputed from its log-sum-exp.
+fn probs_row(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query: f32, lse: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        return unsafe { probs_row_avx2(row, key_bias, neg_slope, query, lse) };
+    }
+    probs_row_generic(row, key_bias, neg_slope, query, lse)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn probs_row_avx2(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query: f32, lse: f32) {
+    probs_row_generic(row, key_bias, neg_slope, query, lse)
+}
+
+#[inline(always)]
+fn probs_row_generic(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query: f32, lse: f32) {
+    let key_bias = &key_bias[..row.len()];
+    for (j, (x, &kb)) in row.iter_mut().zip(key_bias).enumerate() {
+        *x = exp(*x + neg_slope * (query - j as f32).abs() + kb - lse);
     }
 }
 
@@ -356,6 +627,106 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The backward kernel against the dense f64 formulas, with padding, odd sizes and more
+    /// query rows than one block (S = 300 > 128), and the lse against the forward's rows.
+    #[test]
+    fn backward_matches_dense_reference() {
+        let dims = Dims {
+            batch: 2,
+            seq: 300,
+            heads: 2,
+            head_dim: 3,
+        };
+        let (bsz, s, hn, hd) = (dims.batch, dims.seq, dims.heads, dims.head_dim);
+        let d = hn * hd;
+        let qkv: Vec<f32> = (0..bsz * s * 3 * d)
+            .map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0)
+            .collect();
+        let d_out: Vec<f32> = (0..bsz * s * d)
+            .map(|i| ((i * 104_729 % 997) as f32 / 498.0) - 1.0)
+            .collect();
+        let mut key_bias = vec![0.0f32; bsz * s];
+        for kb in &mut key_bias[s + 250..] {
+            *kb = -10_000.0;
+        }
+        let neg_slopes = [-0.5f32, -0.0625];
+        let (out, lse) = alibi_attention_with_lse(&qkv, &key_bias, &neg_slopes, dims);
+        assert_eq!(out, alibi_attention(&qkv, &key_bias, &neg_slopes, dims));
+        let got = alibi_attention_backward(&qkv, &key_bias, &neg_slopes, dims, &out, &lse, &d_out);
+        let at = |b: usize, t: usize, c: usize| qkv[(b * s + t) * 3 * d + c] as f64;
+        let mut want = vec![0f64; qkv.len()];
+        let scale = 1.0 / (hd as f64).sqrt();
+        for b in 0..bsz {
+            for h in 0..hn {
+                let col = h * hd;
+                // P [S, S] in f64
+                let mut p = vec![0f64; s * s];
+                for i in 0..s {
+                    let row: Vec<f64> = (0..s)
+                        .map(|j| {
+                            let dot: f64 = (0..hd)
+                                .map(|c| at(b, i, col + c) * at(b, j, d + col + c))
+                                .sum();
+                            dot * scale
+                                + neg_slopes[h] as f64 * (i as f64 - j as f64).abs()
+                                + key_bias[b * s + j] as f64
+                        })
+                        .collect();
+                    let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = row.iter().map(|x| (x - m).exp()).sum();
+                    let l = m + z.ln();
+                    let got_l = lse[(b * hn + h) * s + i] as f64;
+                    assert!(
+                        (got_l - l).abs() < 1e-4,
+                        "lse b{b} h{h} i{i}: {got_l} vs {l}"
+                    );
+                    for j in 0..s {
+                        p[i * s + j] = (row[j] - l).exp();
+                    }
+                }
+                let dout = |i: usize, c: usize| d_out[(b * s + i) * d + col + c] as f64;
+                let o = |i: usize, c: usize| -> f64 {
+                    (0..s)
+                        .map(|j| p[i * s + j] * at(b, j, 2 * d + col + c))
+                        .sum()
+                };
+                for i in 0..s {
+                    let di: f64 = (0..hd).map(|c| dout(i, c) * o(i, c)).sum();
+                    for j in 0..s {
+                        let dpij: f64 = (0..hd)
+                            .map(|c| dout(i, c) * at(b, j, 2 * d + col + c))
+                            .sum();
+                        let dsij = p[i * s + j] * (dpij - di);
+                        for c in 0..hd {
+                            want[(b * s + j) * 3 * d + 2 * d + col + c] +=
+                                p[i * s + j] * dout(i, c);
+                            want[(b * s + i) * 3 * d + col + c] +=
+                                scale * dsij * at(b, j, d + col + c);
+                            want[(b * s + j) * 3 * d + d + col + c] +=
+                                scale * dsij * at(b, i, col + c);
+                        }
+                    }
+                }
+            }
+        }
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(&g, &w)| (g as f64 - w).abs())
+            .fold(0.0, |a: f64, e| {
+                if e.is_nan() || a.is_nan() {
+                    f64::NAN
+                } else {
+                    a.max(e)
+                }
+            });
+        assert!(worst < 1e-5, "max abs error {worst}");
+        assert!(
+            want.iter().any(|w| w.abs() > 0.1),
+            "the reference gradient is not trivial"
+        );
     }
 
     #[test]

@@ -97,6 +97,17 @@ pub struct MlmOutput<B: Backend> {
     pub logits: Tensor<B, 3>,
 }
 
+/// Output of [`BertForMaskedLM::forward_masked`]: the head at labelled positions only.
+#[derive(Debug, Clone)]
+pub struct MaskedLmOutput<B: Backend> {
+    /// Mean cross-entropy over the labelled positions `[1]` (0 when there are none).
+    pub loss: Tensor<B, 1>,
+    /// Logits `[N, V]` at the `N` positions with label > 0, row-major over `[B, S]`.
+    pub logits: Tensor<B, 2>,
+    /// Their labels `[N]`.
+    pub labels: Tensor<B, 1, Int>,
+}
+
 /// HF `BertForMaskedLM`: `bert` (no pooler) + `cls.predictions`.
 #[derive(Module, Debug)]
 pub struct BertForMaskedLM<B: Backend, L: Module<B> = Linear<B>> {
@@ -136,6 +147,71 @@ impl<B: Backend, L: LinearLayer<B>> BertForMaskedLM<B, L> {
     ) -> (Tensor<B, 1>, Tensor<B, 3>) {
         let out = self.forward(input);
         (loss::mlm_loss(out.logits.clone(), labels), out.logits)
+    }
+
+    /// Upstream's labelled forward: the encoder, then the MLM head **only at the positions
+    /// with label > 0** (a pretraining batch labels ~15% of them, so the `[B, S, V]` logits
+    /// and their gradient are never formed). Same loss as [`Self::forward_loss`].
+    ///
+    /// ```
+    /// use burn::backend::Flex;
+    /// use burn::prelude::*;
+    /// use dnabert2_model::{BertConfig, BertForMaskedLM, BertInput};
+    ///
+    /// let device = Default::default();
+    /// let cfg = BertConfig::preset("tiny").unwrap();
+    /// let model = BertForMaskedLM::<Flex>::init(&cfg, &device);
+    /// let ids = Tensor::<Flex, 2, Int>::from_ints([[1, 9, 10, 11, 2]], &device);
+    /// let labels = Tensor::<Flex, 2, Int>::from_ints([[-100, 9, -100, 11, -100]], &device);
+    /// let out = model.forward_masked(BertInput::new(ids.clone(), ids.ones_like()), labels);
+    /// assert_eq!(out.logits.dims(), [2, 4096]);
+    /// assert_eq!(out.labels.into_data().to_vec::<i32>().unwrap(), vec![9, 11]);
+    /// ```
+    pub fn forward_masked(
+        &self,
+        input: BertInput<B>,
+        labels: Tensor<B, 2, Int>,
+    ) -> MaskedLmOutput<B> {
+        let [b, s] = labels.dims();
+        let device = labels.device();
+        let flat = labels.reshape([b * s]);
+        let rows: Vec<i64> = flat
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .into_vec::<i64>()
+            .expect("converted to i64 above")
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| **l > 0)
+            .map(|(i, _)| i as i64)
+            .collect();
+        let n = rows.len();
+        let hidden = self.bert.forward(input);
+        if n == 0 {
+            let v = self.bert.embeddings.word_embeddings.weight.dims()[0];
+            return MaskedLmOutput {
+                loss: Tensor::zeros([1], &device),
+                logits: Tensor::zeros([0, v], &device),
+                labels: Tensor::zeros([0], &device),
+            };
+        }
+        let d = hidden.dims()[2];
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &device);
+        let picked = hidden.reshape([b * s, d]).select(0, idx.clone());
+        let logits = self.cls.forward(
+            picked.reshape([1, n, d]),
+            self.bert.embeddings.word_embeddings.weight.val(),
+        );
+        let v = logits.dims()[2];
+        let logits = logits.reshape([n, v]);
+        let labels = flat.select(0, idx);
+        let loss = loss::cross_entropy(logits.clone(), labels.clone());
+        MaskedLmOutput {
+            loss,
+            logits,
+            labels,
+        }
     }
 
     /// Swaps the encoder's linears; see [`BertModel::map_linears`].

@@ -38,6 +38,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod config;
 pub mod cpu_attention;
+mod cpu_autodiff;
 pub mod embed;
 pub mod embeddings;
 pub mod encoder;
@@ -53,7 +54,8 @@ pub mod precision;
 pub use config::BertConfig;
 pub use error::{ModelError, Result};
 pub use heads::{
-    BertForMaskedLM, BertForSequenceClassification, BertLmHead, BertPooler, MlmOutput, ProblemType,
+    BertForMaskedLM, BertForSequenceClassification, BertLmHead, BertPooler, MaskedLmOutput,
+    MlmOutput, ProblemType,
 };
 pub use input::{BertInput, TOKENIZER_PAD_ID};
 pub use linear::LinearLayer;

@@ -8,7 +8,9 @@ use burn::tensor::DType;
 
 use crate::config::BertConfig;
 use crate::cpu_attention::{self, exp};
+use crate::cpu_autodiff;
 use crate::linear::{LinearLayer, init_linear};
+use rayon::prelude::*;
 
 /// Exact (erf) GELU written with differentiable primitives, so its gradient is exact on
 /// every backend (burn's default `gelu_backward` is the tanh approximation on some).
@@ -53,10 +55,12 @@ impl<B: Backend, L: LinearLayer<B>> BertGluMlp<B, L> {
     /// Applies the block to `x` `[B, S, D]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let g = self.gated_layers.forward(x.clone());
-        let y = if g.dtype() == DType::F32 && cpu_attention::applies::<B>(&g.device()) {
+        let y = if g.dtype() != DType::F32 {
+            geglu(g)
+        } else if cpu_attention::applies::<B>(&g.device()) {
             geglu_cpu(g)
         } else {
-            geglu(g)
+            cpu_autodiff::geglu(g).unwrap_or_else(geglu)
         };
         let y = self.wo.forward(self.dropout.forward(y));
         self.layernorm.forward(y + x)
@@ -77,17 +81,62 @@ fn geglu<B: Backend>(g: Tensor<B, 3>) -> Tensor<B, 3> {
 /// [`cpu_attention::applies`]): no strided half views, one vectorised `erf`.
 fn geglu_cpu<B: Backend>(g: Tensor<B, 3>) -> Tensor<B, 3> {
     let [b, s, two_i] = g.dims();
-    let i = two_i / 2;
     let device = g.device();
-    let g = cpu_attention::host_f32(g);
-    let mut y = vec![0f32; b * s * i];
-    for (out, row) in y.chunks_exact_mut(i).zip(g.chunks_exact(two_i)) {
-        let (gate, up) = row.split_at(i);
-        for ((o, &a), &u) in out.iter_mut().zip(gate).zip(up) {
-            *o = 0.5 * a * (1.0 + erf(a * std::f32::consts::FRAC_1_SQRT_2)) * u;
-        }
-    }
-    Tensor::from_data(TensorData::new(y, [b, s, i]), &device)
+    let y = geglu_host(&cpu_attention::host_f32(g), two_i / 2);
+    Tensor::from_data(TensorData::new(y, [b, s, two_i / 2]), &device)
+}
+
+/// Rows per rayon task of the host GEGLU loops.
+const GEGLU_ROWS: usize = 16;
+
+/// `y = gelu(a) * u` for every row `[a | u]` of `g` (rows of width `2 * i`).
+pub(crate) fn geglu_host(g: &[f32], i: usize) -> Vec<f32> {
+    let mut y = vec![0f32; g.len() / 2];
+    y.par_chunks_mut(i * GEGLU_ROWS)
+        .zip(g.par_chunks(2 * i * GEGLU_ROWS))
+        .for_each(|(out, rows)| {
+            for (out, row) in out.chunks_exact_mut(i).zip(rows.chunks_exact(2 * i)) {
+                let (gate, up) = row.split_at(i);
+                for ((o, &a), &u) in out.iter_mut().zip(gate).zip(up) {
+                    *o = gelu(a) * u;
+                }
+            }
+        });
+    y
+}
+
+/// Gradient of [`geglu_host`]: `dg = [dy * u * gelu'(a) | dy * gelu(a)]`, with
+/// `gelu'(a) = Phi(a) + a * phi(a)` (exact GELU's derivative).
+pub(crate) fn geglu_backward_host(g: &[f32], dy: &[f32], i: usize) -> Vec<f32> {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    let mut dg = vec![0f32; g.len()];
+    dg.par_chunks_mut(2 * i * GEGLU_ROWS)
+        .zip(g.par_chunks(2 * i * GEGLU_ROWS))
+        .zip(dy.par_chunks(i * GEGLU_ROWS))
+        .for_each(|((dgs, rows), dys)| {
+            for ((dg, row), dy) in dgs
+                .chunks_exact_mut(2 * i)
+                .zip(rows.chunks_exact(2 * i))
+                .zip(dys.chunks_exact(i))
+            {
+                let (gate, up) = row.split_at(i);
+                let (d_gate, d_up) = dg.split_at_mut(i);
+                for c in 0..i {
+                    let (a, u, d) = (gate[c], up[c], dy[c]);
+                    let cdf = 0.5 * (1.0 + erf(a * std::f32::consts::FRAC_1_SQRT_2));
+                    let pdf = INV_SQRT_2PI * exp(-0.5 * a * a);
+                    d_gate[c] = d * u * (cdf + a * pdf);
+                    d_up[c] = d * a * cdf;
+                }
+            }
+        });
+    dg
+}
+
+/// Exact GELU `a * Phi(a)` through [`erf`].
+#[inline(always)]
+fn gelu(a: f32) -> f32 {
+    0.5 * a * (1.0 + erf(a * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// `erf(x)`, branch-free (Abramowitz & Stegun 7.1.26: absolute error <= 1.5e-7 in exact

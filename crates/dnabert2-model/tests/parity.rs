@@ -186,3 +186,39 @@ fn tiny8_burn_attention_op() {
     };
     check::<B>("tiny8", "pytorch_model.bin", opts);
 }
+
+/// The oracle itself: a NaN anywhere in the output must fail the comparison (a fold with
+/// `f32::max` drops NaN, which let a NaN model pass every parity test).
+#[test]
+fn nan_output_fails_the_oracle() {
+    let device = Default::default();
+    let want = (&[2usize, 2][..], &[1.0f32, 2.0, 3.0, 4.0][..]);
+    let good = Tensor::<B, 2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &device);
+    assert_eq!(common::max_err(good, want), 0.0);
+    let bad = Tensor::<B, 2>::from_floats([[1.0, f32::NAN], [3.0, 4.0]], &device);
+    assert!(common::max_err(bad.clone(), want).is_nan());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_close("nan", bad, want, 1e-4)
+    }));
+    assert!(caught.is_err(), "assert_close accepted a NaN output");
+    // A model whose weights hold a NaN produces NaN hidden states, and fails parity.
+    let mut w =
+        dnabert2_model::checkpoint::Weights::read(fixture("tiny8/model.safetensors")).unwrap();
+    let cfg = dnabert2_model::BertConfig::from_file(fixture("tiny8/config.json")).unwrap();
+    let model = dnabert2_model::checkpoint::mlm_from_weights::<B>(&mut w, &cfg, &device).unwrap();
+    let emb = model.bert.embeddings.word_embeddings.weight.val();
+    let poisoned = emb
+        .clone()
+        .mask_fill(emb.lower_elem(-1e9).bool_not(), f32::NAN);
+    let mut model = model;
+    model.bert.embeddings.word_embeddings.weight = burn::module::Param::from_tensor(poisoned);
+    let fx = read_st("inputs.safetensors");
+    let out = read_st("tiny8/outputs.safetensors");
+    let h = model
+        .bert
+        .forward(input::<B>(&fx, "input_ids", "attention_mask", &device));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_close("poisoned", h, out["last_hidden_state"].f32(), 1e-4)
+    }));
+    assert!(caught.is_err(), "a NaN model passed the parity oracle");
+}

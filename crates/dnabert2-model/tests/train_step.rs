@@ -11,32 +11,30 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use common::{B, Fx, assert_close, fixture, input, read_st};
-use dnabert2_model::{BertConfig, BertForMaskedLM, checkpoint};
-
-type AD = Autodiff<B>;
+use dnabert2_model::{BertConfig, BertForMaskedLM, ForwardOptions, checkpoint, loss};
 
 /// Gradients of every parameter in HF layout (`[out, in]` for Linear weights; 1-D as `[1, n]`).
-fn hf_grads(
-    m: &BertForMaskedLM<AD>,
-    g: &<AD as AutodiffBackend>::Gradients,
-) -> BTreeMap<String, Tensor<B, 2>> {
+fn hf_grads<Bi: Backend>(
+    m: &BertForMaskedLM<Autodiff<Bi>>,
+    g: &<Autodiff<Bi> as AutodiffBackend>::Gradients,
+) -> BTreeMap<String, Tensor<Bi, 2>> {
     let out = RefCell::new(BTreeMap::new());
-    let put2 = |k: String, t: Tensor<AD, 2>, transpose: bool| {
+    let put2 = |k: String, t: Tensor<Autodiff<Bi>, 2>, transpose: bool| {
         let gr = t.grad(g).unwrap_or_else(|| panic!("no grad for {k}"));
         out.borrow_mut()
             .insert(k, if transpose { gr.transpose() } else { gr });
     };
-    let put1 = |k: String, t: Tensor<AD, 1>| {
+    let put1 = |k: String, t: Tensor<Autodiff<Bi>, 1>| {
         let gr = t.grad(g).unwrap_or_else(|| panic!("no grad for {k}"));
         out.borrow_mut().insert(k, gr.unsqueeze());
     };
-    let lin = |k: &str, l: &burn::nn::Linear<AD>| {
+    let lin = |k: &str, l: &burn::nn::Linear<Autodiff<Bi>>| {
         put2(format!("{k}.weight"), l.weight.val(), true);
         if let Some(b) = &l.bias {
             put1(format!("{k}.bias"), b.val());
         }
     };
-    let ln = |k: &str, l: &burn::nn::LayerNorm<AD>| {
+    let ln = |k: &str, l: &burn::nn::LayerNorm<Autodiff<Bi>>| {
         put1(format!("{k}.weight"), l.gamma.val());
         put1(format!("{k}.bias"), l.beta.as_ref().expect("beta").val());
     };
@@ -78,35 +76,86 @@ fn flat(fx: &Fx) -> (Vec<usize>, Vec<f32>) {
     (s.to_vec(), v.to_vec())
 }
 
-#[test]
-fn tiny8_mlm_train_step_matches_pytorch() {
+/// How the step computes its loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Path {
+    /// `forward_masked`: the MLM head at labelled positions only, the CPU kernels' fused
+    /// attention and GEGLU backward (what pretraining runs on the CPU backends).
+    Masked,
+    /// `forward_loss`: logits at every position, then the masked loss.
+    FullLogits,
+    /// burn's composed attention ops with a `[B, H, S, S]` bias (the GPU backends' path).
+    TensorAttention,
+}
+
+fn train_step_matches_pytorch<Bi: Backend>(path: Path) {
+    type AD<Bi> = Autodiff<Bi>;
     let device = Default::default();
     let cfg = BertConfig::from_file(fixture("tiny8/config.json"))
         .unwrap()
         .with_dropout(0.0);
     let mut w = checkpoint::Weights::read(fixture("tiny8/model.safetensors")).unwrap();
-    let model = checkpoint::mlm_from_weights::<AD>(&mut w, &cfg, &device).unwrap();
+    let model = checkpoint::mlm_from_weights::<AD<Bi>>(&mut w, &cfg, &device).unwrap();
     let fx = read_st("tiny8/train_step.safetensors");
-    let x = input::<AD>(&fx, "input_ids", "attention_mask", &device);
+    let x = input::<AD<Bi>>(&fx, "input_ids", "attention_mask", &device);
     let (ls, labels) = fx["labels"].i64();
-    let labels =
-        Tensor::<AD, 2, Int>::from_data(TensorData::new(labels.to_vec(), [ls[0], ls[1]]), &device);
-
-    let (loss, logits) = model.forward_loss(x, labels);
-    assert_close("loss", loss.clone().inner(), fx["loss"].f32(), 1e-5);
-
-    // Logits at the masked positions, row-major.
-    let (_, pos) = fx["masked_positions"].i64();
-    let v = logits.dims()[2];
-    let flat_logits = logits.inner().reshape([6 * 25, v]);
-    let rows: Vec<i64> = pos.chunks(2).map(|p| p[0] * 25 + p[1]).collect();
-    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [13]), &device);
-    assert_close(
-        "masked_logits",
-        flat_logits.select(0, idx),
-        fx["masked_logits"].f32(),
-        1e-4,
+    let labels = Tensor::<AD<Bi>, 2, Int>::from_data(
+        TensorData::new(labels.to_vec(), [ls[0], ls[1]]),
+        &device,
     );
+    let (_, pos) = fx["masked_positions"].i64();
+
+    let loss = match path {
+        Path::Masked => {
+            let out = model.forward_masked(x, labels);
+            assert_close(
+                "masked logits",
+                out.logits.inner(),
+                fx["masked_logits"].f32(),
+                1e-4,
+            );
+            let (_, all_labels) = fx["labels"].i64();
+            let want: Vec<i64> = pos
+                .chunks(2)
+                .map(|p| all_labels[(p[0] * 25 + p[1]) as usize])
+                .collect();
+            let got = out
+                .labels
+                .into_data()
+                .convert::<i64>()
+                .into_vec::<i64>()
+                .unwrap();
+            assert_eq!(got, want, "labels at the masked positions");
+            out.loss
+        }
+        Path::FullLogits | Path::TensorAttention => {
+            let logits = if path == Path::FullLogits {
+                model.forward(x).logits
+            } else {
+                let opts = ForwardOptions {
+                    tensor_attention: true,
+                    ..Default::default()
+                };
+                let hidden = model.bert.forward_with(x, opts).last_hidden_state;
+                model
+                    .cls
+                    .forward(hidden, model.bert.embeddings.word_embeddings.weight.val())
+            };
+            // Logits at the masked positions, row-major.
+            let v = logits.dims()[2];
+            let flat_logits = logits.clone().inner().reshape([6 * 25, v]);
+            let rows: Vec<i64> = pos.chunks(2).map(|p| p[0] * 25 + p[1]).collect();
+            let idx = Tensor::<Bi, 1, Int>::from_data(TensorData::new(rows, [13]), &device);
+            assert_close(
+                "masked_logits",
+                flat_logits.select(0, idx),
+                fx["masked_logits"].f32(),
+                1e-4,
+            );
+            loss::mlm_loss(logits, labels)
+        }
+    };
+    assert_close("loss", loss.clone().inner(), fx["loss"].f32(), 1e-5);
 
     let grads = loss.backward();
     let ours = hf_grads(&model, &grads);
@@ -145,7 +194,7 @@ fn tiny8_mlm_train_step_matches_pytorch() {
         .with_beta_2(0.98)
         .with_epsilon(1e-6)
         .with_weight_decay(1e-5)
-        .init::<AD, BertForMaskedLM<AD>>();
+        .init::<AD<Bi>, BertForMaskedLM<AD<Bi>>>();
     let gp = GradientsParams::from_grads(grads, &model);
     let model = optim.step(5e-4, model, gp);
     let after = checkpoint::mlm_tensors(&model);
@@ -155,7 +204,7 @@ fn tiny8_mlm_train_step_matches_pytorch() {
         "bert.encoder.layer.2.mlp.gated_layers.weight",
     ] {
         let (s, v) = &after[name];
-        let t = Tensor::<B, 2>::from_data(TensorData::new(v.clone(), [s[0], s[1]]), &device);
+        let t = Tensor::<Bi, 2>::from_data(TensorData::new(v.clone(), [s[0], s[1]]), &device);
         assert_close(
             &format!("after {name}"),
             t,
@@ -163,4 +212,34 @@ fn tiny8_mlm_train_step_matches_pytorch() {
             1e-4,
         );
     }
+}
+
+#[test]
+fn tiny8_mlm_train_step_matches_pytorch() {
+    train_step_matches_pytorch::<B>(Path::FullLogits);
+}
+
+#[test]
+fn tiny8_train_step_masked_head_fused_kernels() {
+    train_step_matches_pytorch::<B>(Path::Masked);
+}
+
+#[test]
+fn tiny8_train_step_burn_attention_ops() {
+    train_step_matches_pytorch::<B>(Path::TensorAttention);
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn tiny8_train_step_fused_on_flex() {
+    train_step_matches_pytorch::<burn::backend::Flex>(Path::Masked);
+    train_step_matches_pytorch::<burn::backend::Flex>(Path::FullLogits);
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn tiny8_train_step_fused_on_ndarray() {
+    train_step_matches_pytorch::<burn::backend::NdArray>(Path::Masked);
+    train_step_matches_pytorch::<burn::backend::NdArray>(Path::FullLogits);
+    train_step_matches_pytorch::<burn::backend::NdArray>(Path::TensorAttention);
 }

@@ -90,6 +90,24 @@ impl EvalSet {
     }
 }
 
+/// [`batch_stats`] of a [`dnabert2_model::BertForMaskedLM::forward_masked`] output (logits
+/// `[N, V]` and labels `[N]` at the labelled positions only).
+pub fn masked_stats<B: Backend>(out: dnabert2_model::MaskedLmOutput<B>) -> (f64, u64, u64) {
+    let masked = out.labels.dims()[0];
+    let correct = if masked == 0 {
+        0
+    } else {
+        let pred = out.logits.argmax(1).reshape([masked]);
+        pred.equal(out.labels)
+            .int()
+            .sum()
+            .into_scalar()
+            .elem::<i64>()
+    };
+    let loss = out.loss.into_scalar().elem::<f64>();
+    (loss * masked as f64, correct as u64, masked as u64)
+}
+
 /// Summed loss (times masked count) and correct predictions of one batch,
 /// as scalars: `(loss_sum, correct, masked)`.
 pub fn batch_stats<B: Backend>(
@@ -120,8 +138,7 @@ pub fn evaluate<B: Backend>(
     let (mut loss_sum, mut correct, mut masked) = (0.0, 0u64, 0u64);
     for b in &set.batches {
         let (input, labels) = b.to_tensors::<B>(device)?;
-        let (loss, logits) = model.forward_loss(input, labels.clone());
-        let (l, c, m) = batch_stats(loss, logits, labels);
+        let (l, c, m) = masked_stats(model.forward_masked(input, labels));
         loss_sum += l;
         correct += c;
         masked += m;

@@ -346,10 +346,14 @@ pub fn pretrain<B: AutodiffBackend>(
                     derive_seed(seed, Stream::Dropout, step, (m * devices.len() + d) as u64),
                 );
                 let (input, labels) = part.to_tensors::<B>(dev)?;
-                let (loss, logits) = replicas[d].forward_loss(input, labels.clone());
+                let out = replicas[d].forward_masked(input, labels);
                 let weight = part.num_masked() as f64 / total_masked as f64;
-                let grads = (loss.clone() * weight).backward();
-                let (l, c, k) = eval::batch_stats(loss.inner(), logits.inner(), labels.inner());
+                let grads = (out.loss.clone() * weight).backward();
+                let (l, c, k) = eval::masked_stats(dnabert2_model::MaskedLmOutput {
+                    loss: out.loss.inner(),
+                    logits: out.logits.inner(),
+                    labels: out.labels.inner(),
+                });
                 let l = if cfg.fault_nan_at_step == Some(step) {
                     f64::NAN
                 } else {
@@ -484,8 +488,7 @@ fn calibrate_steps<B: AutodiffBackend>(
         );
         let t0 = Instant::now();
         let (input, labels) = batch.to_tensors::<B>(device)?;
-        let (loss, _) = model.forward_loss(input, labels);
-        let _grads = loss.backward();
+        let _grads = model.forward_masked(input, labels).loss.backward();
         times.push(t0.elapsed().as_secs_f64());
     }
     // The first pass includes one-off allocation; use the later ones. Eval adds

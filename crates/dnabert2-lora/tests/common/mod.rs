@@ -54,13 +54,19 @@ pub fn data<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
         .expect("f32 data")
 }
 
-/// Max abs difference.
+/// Max abs difference; NaN on either side gives NaN (so `max_abs(..) < tol` fails).
 pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+        .fold(0.0, |m, e| {
+            if m.is_nan() || e.is_nan() {
+                f32::NAN
+            } else {
+                m.max(e)
+            }
+        })
 }
 
 /// Every float parameter in visiting order: (trainable?, data).

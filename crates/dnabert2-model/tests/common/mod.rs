@@ -87,14 +87,28 @@ pub fn input<Bk: Backend>(
     .unwrap()
 }
 
-/// Max |a - b| between a tensor and fixture values, asserting shapes equal.
+/// Max |a - b| between a tensor and fixture values, asserting shapes equal. NaN-aware: any
+/// NaN on either side makes the result NaN (which fails every `e <= tol`); `f32::max` alone
+/// would drop it and let a NaN model pass.
 pub fn max_err<Bk: Backend, const D: usize>(t: Tensor<Bk, D>, expected: (&[usize], &[f32])) -> f32 {
     assert_eq!(&t.dims()[..], expected.0, "shape");
     let got = t.into_data().convert::<f32>().into_vec::<f32>().unwrap();
-    got.iter()
-        .zip(expected.1)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
+    max_abs_diff(&got, expected.1)
+}
+
+/// NaN-propagating max |a - b| over two equal-length slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, |m, e| {
+            if m.is_nan() || e.is_nan() {
+                f32::NAN
+            } else {
+                m.max(e)
+            }
+        })
 }
 
 /// Asserts the max abs error is within `tol`, with a helpful message.
@@ -106,5 +120,8 @@ pub fn assert_close<Bk: Backend, const D: usize>(
 ) {
     let e = max_err(t, expected);
     eprintln!("{what}: max abs err {e:.3e}");
-    assert!(e <= tol, "{what}: max abs err {e} > {tol}");
+    assert!(
+        e <= tol,
+        "{what}: max abs err {e} > {tol} (NaN means a NaN value)"
+    );
 }

@@ -1,0 +1,347 @@
+//! The CPU kernels as custom autodiff ops, so training on `Autodiff<Flex>` and
+//! `Autodiff<NdArray>` uses them too.
+//!
+//! burn's `Autodiff` backend builds attention from composed ops (a `[B, H, S, S]` bias, scores,
+//! softmax and their saved intermediates) and exact GELU from several elementwise passes.
+//! Here each is one node of the graph with a hand-written backward:
+//!
+//! - [`attention`]: forward by [`cpu_attention::alibi_attention_with_lse`], backward by
+//!   [`cpu_attention::alibi_attention_backward`] (probabilities recomputed from the saved
+//!   log-sum-exp; the saved state is `qkv`, the context and `[B, H, S]` floats);
+//! - [`geglu`]: `gelu(a) * u` over `g = [a | u]` in one pass each way.
+//!
+//! The model is generic over `B: Backend`; these ops exist for two concrete types. Each entry
+//! point takes the generic tensor and returns `Err(tensor)` unchanged when `B` is neither
+//! (the caller then runs burn's ops), so no trait bound leaks into the model's signatures.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
+use burn::tensor::ops::FloatTensor;
+
+use crate::cpu_attention::{self, Dims};
+use crate::mlp::{geglu_backward_host, geglu_host};
+
+/// Moves `x` into `U` when `T` and `U` are the same type.
+fn cast<T: 'static, U: 'static>(x: T) -> Result<U, T> {
+    let mut slot = Some(x);
+    if let Some(u) = (&mut slot as &mut dyn Any).downcast_mut::<Option<U>>() {
+        return Ok(u.take().expect("filled above"));
+    }
+    Err(slot.expect("untouched when the types differ"))
+}
+
+/// Whether `B` is an autodiff CPU backend these ops run on.
+pub fn applies<B: Backend>() -> bool {
+    use std::any::TypeId;
+    let id = TypeId::of::<B>();
+    #[cfg(feature = "flex")]
+    if id == TypeId::of::<Autodiff<burn::backend::Flex>>() {
+        return true;
+    }
+    #[cfg(feature = "ndarray")]
+    if id == TypeId::of::<Autodiff<burn::backend::NdArray>>() {
+        return true;
+    }
+    let _ = id;
+    false
+}
+
+/// Runs `op` on `x` as the concrete autodiff CPU backend `B` is, or returns `x` untouched.
+macro_rules! dispatch {
+    ($x:expr, $op:ident ( $($arg:expr),* )) => {{
+        let x = $x;
+        #[cfg(feature = "flex")]
+        let x = match cast::<Tensor<B, 3>, Tensor<Autodiff<burn::backend::Flex>, 3>>(x) {
+            Ok(t) => {
+                return Ok(cast($op(t, $($arg),*)).unwrap_or_else(|_| unreachable!("same type")));
+            }
+            Err(x) => x,
+        };
+        #[cfg(feature = "ndarray")]
+        let x = match cast::<Tensor<B, 3>, Tensor<Autodiff<burn::backend::NdArray>, 3>>(x) {
+            Ok(t) => {
+                return Ok(cast($op(t, $($arg),*)).unwrap_or_else(|_| unreachable!("same type")));
+            }
+            Err(x) => x,
+        };
+        Err(x)
+    }};
+}
+
+/// Fused ALiBi attention from the `Wqkv` output `qkv` `[B, S, 3D]` to the context `[B, S, D]`
+/// with gradients, on an autodiff CPU backend; `Err(qkv)` on any other backend.
+/// `key_bias` `[B * S]` and `neg_slopes` `[H]` as in [`crate::attention::AttentionBias`].
+pub fn attention<B: Backend>(
+    qkv: Tensor<B, 3>,
+    key_bias: &Arc<Vec<f32>>,
+    neg_slopes: &Arc<Vec<f32>>,
+    heads: usize,
+) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
+    dispatch!(
+        qkv,
+        attention_ad(key_bias.clone(), neg_slopes.clone(), heads)
+    )
+}
+
+/// `gelu(g[..., :I]) * g[..., I:]` with gradients, on an autodiff CPU backend; `Err(g)` on
+/// any other backend.
+pub fn geglu<B: Backend>(g: Tensor<B, 3>) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
+    dispatch!(g, geglu_ad())
+}
+
+fn host<B: Backend>(t: FloatTensor<B>) -> Vec<f32> {
+    cpu_attention::host_f32(Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(t)))
+}
+
+fn device_tensor<B: Backend>(v: Vec<f32>, shape: [usize; 3], device: &B::Device) -> FloatTensor<B> {
+    Tensor::<B, 3>::from_data(TensorData::new(v, shape), device)
+        .into_primitive()
+        .tensor()
+}
+
+/// What the attention backward needs: the forward's input, output and row log-sum-exp.
+#[derive(Debug, Clone)]
+struct AttentionState {
+    qkv: Arc<Vec<f32>>,
+    out: Arc<Vec<f32>>,
+    lse: Arc<Vec<f32>>,
+    key_bias: Arc<Vec<f32>>,
+    neg_slopes: Arc<Vec<f32>>,
+    dims: Dims,
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl<B: Backend> Backward<B, 1> for AttentionBackward {
+    type State = AttentionState;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let Some(parent) = parent else { return };
+        let device = B::float_device(&grad);
+        let st = ops.state;
+        let d_qkv = cpu_attention::alibi_attention_backward(
+            &st.qkv,
+            &st.key_bias,
+            &st.neg_slopes,
+            st.dims,
+            &st.out,
+            &st.lse,
+            &host::<B>(grad),
+        );
+        let Dims {
+            batch,
+            seq,
+            heads,
+            head_dim,
+        } = st.dims;
+        let shape = [batch, seq, 3 * heads * head_dim];
+        grads.register::<B>(parent.id, device_tensor::<B>(d_qkv, shape, &device));
+    }
+}
+
+fn attention_ad<B: Backend, C: CheckpointStrategy>(
+    qkv: Tensor<Autodiff<B, C>, 3>,
+    key_bias: Arc<Vec<f32>>,
+    neg_slopes: Arc<Vec<f32>>,
+    heads: usize,
+) -> Tensor<Autodiff<B, C>, 3> {
+    let [batch, seq, d3] = qkv.dims();
+    let dims = Dims {
+        batch,
+        seq,
+        heads,
+        head_dim: d3 / 3 / heads,
+    };
+    let qkv = qkv.into_primitive().tensor();
+    let device = B::float_device(&qkv.primitive);
+    let host_qkv = host::<B>(qkv.primitive.clone());
+    let (out, lse) =
+        cpu_attention::alibi_attention_with_lse(&host_qkv, &key_bias, &neg_slopes, dims);
+    let shape = [batch, seq, d3 / 3];
+    let out_t = match AttentionBackward
+        .prepare::<C>([qkv.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let out_t = device_tensor::<B>(out.clone(), shape, &device);
+            let state = AttentionState {
+                qkv: Arc::new(host_qkv),
+                out: Arc::new(out),
+                lse: Arc::new(lse),
+                key_bias,
+                neg_slopes,
+                dims,
+            };
+            prep.finish(state, out_t)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(device_tensor::<B>(out, shape, &device)),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(out_t))
+}
+
+/// The GEGLU input `g` `[B, S, 2I]` (the backward recomputes everything else from it).
+#[derive(Debug, Clone)]
+struct GegluState {
+    g: Arc<Vec<f32>>,
+    shape: [usize; 3],
+}
+
+#[derive(Debug)]
+struct GegluBackward;
+
+impl<B: Backend> Backward<B, 1> for GegluBackward {
+    type State = GegluState;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let Some(parent) = parent else { return };
+        let device = B::float_device(&grad);
+        let st = ops.state;
+        let dg = geglu_backward_host(&st.g, &host::<B>(grad), st.shape[2] / 2);
+        grads.register::<B>(parent.id, device_tensor::<B>(dg, st.shape, &device));
+    }
+}
+
+fn geglu_ad<B: Backend, C: CheckpointStrategy>(
+    g: Tensor<Autodiff<B, C>, 3>,
+) -> Tensor<Autodiff<B, C>, 3> {
+    let shape = g.dims();
+    let g = g.into_primitive().tensor();
+    let device = B::float_device(&g.primitive);
+    let host_g = host::<B>(g.primitive.clone());
+    let y = geglu_host(&host_g, shape[2] / 2);
+    let out_shape = [shape[0], shape[1], shape[2] / 2];
+    let y = device_tensor::<B>(y, out_shape, &device);
+    let out = match GegluBackward
+        .prepare::<C>([g.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(
+            GegluState {
+                g: Arc::new(host_g),
+                shape,
+            },
+            y,
+        ),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attention::{alibi_slopes, attention_bias};
+    use burn::tensor::Distribution;
+    use burn::tensor::activation::softmax;
+
+    /// burn's composed attention (explicit bias, softmax) on the same `qkv`.
+    fn composed<B: Backend>(qkv: Tensor<B, 3>, mask: Tensor<B, 2, Int>, h: usize) -> Tensor<B, 3> {
+        let [b, s, d3] = qkv.dims();
+        let d = d3 / 3 / h;
+        let bias = attention_bias(mask, h);
+        let parts: Vec<_> = qkv
+            .chunk(3, 2)
+            .into_iter()
+            .map(|t| t.reshape([b, s, h, d]).swap_dims(1, 2))
+            .collect();
+        let scores =
+            parts[0].clone().matmul(parts[1].clone().swap_dims(2, 3)) / (d as f64).sqrt() + bias;
+        softmax(scores, 3)
+            .matmul(parts[2].clone())
+            .swap_dims(1, 2)
+            .reshape([b, s, h * d])
+    }
+
+    fn max_abs<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
+        let v = cpu_attention::host_f32((a - b).abs().max());
+        v[0]
+    }
+
+    fn fused_matches_composed<Bi: Backend>() {
+        type AD<Bi> = Autodiff<Bi>;
+        assert!(applies::<AD<Bi>>());
+        let device = Default::default();
+        let (b, s, h, d) = (2, 70, 3, 8);
+        let qkv =
+            Tensor::<AD<Bi>, 3>::random([b, s, 3 * h * d], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+        let mut keep = vec![1i64; b * s];
+        keep[s + 50..].iter_mut().for_each(|k| *k = 0);
+        let mask =
+            Tensor::<AD<Bi>, 2, Int>::from_data(TensorData::new(keep.clone(), [b, s]), &device);
+        let key_bias: Vec<f32> = keep
+            .iter()
+            .map(|&k| if k == 1 { 0.0 } else { -10000.0 })
+            .collect();
+        let slopes: Vec<f32> = alibi_slopes(h).iter().map(|&v| -(v as f32)).collect();
+        let w = Tensor::<AD<Bi>, 3>::random([b, s, h * d], Distribution::Normal(0.0, 1.0), &device);
+
+        let fused = attention(qkv.clone(), &Arc::new(key_bias), &Arc::new(slopes), h)
+            .unwrap_or_else(|_| panic!("the fused op applies to this backend"));
+        let reference = composed(qkv.clone(), mask, h);
+        assert!(max_abs(fused.clone().inner(), reference.clone().inner()) < 1e-5);
+        let g_fused = (fused * w.clone()).sum().backward();
+        let g_ref = (reference * w).sum().backward();
+        let (a, r) = (qkv.grad(&g_fused).unwrap(), qkv.grad(&g_ref).unwrap());
+        let err = max_abs(a, r.clone());
+        let scale = cpu_attention::host_f32(r.abs().max())[0];
+        assert!(scale > 0.1, "the reference gradient is not trivial");
+        // Relative to the largest gradient: the two sum in different orders.
+        assert!(
+            err / scale < 2e-6,
+            "d_qkv max abs err {err} (max |grad| {scale})"
+        );
+
+        // GEGLU against the composed exact GELU.
+        let g =
+            Tensor::<AD<Bi>, 3>::random([b, s, 2 * 16], Distribution::Normal(0.0, 2.0), &device)
+                .require_grad();
+        let fused = geglu(g.clone()).unwrap_or_else(|_| panic!("the fused op applies"));
+        let halves = g.clone().chunk(2, 2);
+        let reference = crate::mlp::gelu_exact(halves[0].clone()) * halves[1].clone();
+        assert!(max_abs(fused.clone().inner(), reference.clone().inner()) < 1e-5);
+        let w = Tensor::<AD<Bi>, 3>::random([b, s, 16], Distribution::Normal(0.0, 1.0), &device);
+        let gf = (fused * w.clone()).sum().backward();
+        let gr = (reference * w).sum().backward();
+        let err = max_abs(g.grad(&gf).unwrap(), g.grad(&gr).unwrap());
+        assert!(err < 1e-5, "GEGLU d_g max abs err {err}");
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn fused_ops_match_burn_composed_ops_on_flex() {
+        fused_matches_composed::<burn::backend::Flex>();
+    }
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn fused_ops_match_burn_composed_ops_on_ndarray() {
+        fused_matches_composed::<burn::backend::NdArray>();
+    }
+
+    #[test]
+    fn other_backends_are_handed_back() {
+        #[cfg(feature = "flex")]
+        {
+            let device = Default::default();
+            let x = Tensor::<burn::backend::Flex, 3>::zeros([1, 2, 6], &device);
+            assert!(!applies::<burn::backend::Flex>());
+            assert!(geglu(x).is_err());
+        }
+    }
+}
