@@ -5,14 +5,15 @@
 //! cargo bench --bench backends --features ndarray                # flex vs ndarray, same run
 //! cargo bench --bench backends --features wgpu,ndarray           # + wgpu (GPU or Mesa lavapipe)
 //! cargo bench --bench backends --features cuda                   # + CUDA (needs the CUDA toolkit)
-//! LIBTORCH=/path/to/libtorch cargo bench --bench backends --features tch   # + libtorch
+//! LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 \
+//!     cargo bench --bench backends --features ndarray,tch        # flex, ndarray, libtorch
 //! ```
 //!
 //! Cases: `small` preset (D 256, 4 layers) at 8 x 128 tokens and the 117M `base` config at
-//! 8 x 128, random weights, eval-mode forward of the encoder. Each case prints tokens/s,
-//! the ratio to the first backend measured (the CPU default) and, for `base`, the ratio to
-//! upstream PyTorch on a 2-core CPU (453 tokens/s, `ANCHORS.md`). Set
-//! `DNABERT2_BACKENDS_BASE=0` to skip the 117M case (slow on CPU).
+//! 8 x 128, random weights, eval-mode forward of the encoder. Each case prints tokens/s and
+//! the ratio to the first backend measured in the same run (the CPU default). Ratios against
+//! PyTorch itself come from `cargo xtask bench cpu`. Set `DNABERT2_BACKENDS_BASE=0` to skip
+//! the 117M case (slow on CPU). Building `tch`: docs/PERFORMANCE.md.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -21,9 +22,6 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dnabert2_model::{BertConfig, BertInput, BertModel};
-
-/// Upstream PyTorch forward, 117M config, 8 x 128, fp32, 2 threads (tokens/s).
-const UPSTREAM_BASE_8X128: f64 = 453.0;
 
 thread_local! {
     /// tokens/s of the first backend per case, the reference for ratios.
@@ -57,13 +55,8 @@ fn case<B: Backend>(c: &mut Criterion, backend: &str, preset: &str, device: B::D
             }
         }
     });
-    let upstream = if preset == "base" {
-        format!(", {:.2}x upstream PyTorch CPU", tps / UPSTREAM_BASE_8X128)
-    } else {
-        String::new()
-    };
     println!(
-        "{backend:>8} {key}: {tps:8.1} tokens/s, {:.2}x the first backend{upstream}",
+        "{backend:>8} {key}: {tps:8.1} tokens/s, {:.2}x the first backend",
         tps / first
     );
     let mut g = c.benchmark_group(format!("backends/{key}"));

@@ -74,6 +74,7 @@ struct Args {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = Args::parse();
+    dnabert2_model::backend::keep_freed_memory();
     let registry = Registry::embedded()?;
     let tasks = registry.select(&a.tasks)?;
     let (source, label, lr) = match &a.model {

@@ -57,11 +57,12 @@ def peak_rss_bytes():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--case", choices=["forward", "train"], default="forward")
+    p.add_argument("--case", choices=["forward", "train", "sgemm"], default="forward")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--runs", type=int, default=3, help="timed iterations after one warm-up")
+    p.add_argument("--runs", type=int, default=3, help="timed iterations after the warm-up")
+    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up iterations")
     p.add_argument("--config", default="117m", help="117m, small, or a config.json path")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
@@ -93,7 +94,17 @@ def main():
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.dtype == "bf16")
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
-    if a.case == "forward":
+    flops = None
+    if a.case == "sgemm":
+        # --seq N: one N x N x N f32 matrix product, the machine's matmul ceiling.
+        n = a.seq
+        x = torch.rand(n, n, device=dev) * 2 - 1
+        flops = 2.0 * n**3
+
+        def step():
+            (x @ x.t())[0, 0].item()
+
+    elif a.case == "forward":
         model.eval()
 
         def step():
@@ -115,7 +126,8 @@ def main():
 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    step()
+    for _ in range(a.warmup):
+        step()
     sync()
     secs = []
     for _ in range(max(1, a.runs)):
@@ -138,6 +150,8 @@ def main():
         "peak_rss_bytes": peak_rss_bytes(),
         "torch": torch.__version__,
     }
+    if flops is not None:
+        out["gflops"] = flops / med / 1e9
     if dev.type == "cuda":
         out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
     print(json.dumps(out))

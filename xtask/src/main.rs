@@ -3,14 +3,14 @@
 //! Each subcommand lives in its own module and only parses flags and calls
 //! library functions:
 //! - `pretrain` ([`pretrain`]): MLM pretraining from FASTA (dnabert2-train).
-//! - `finetune`, `predict`, `gue`, `bench`: added by their owners in
-//!   `finetune.rs`, `predict.rs`, `gue.rs`, `bench.rs` (one enum variant and
-//!   one match arm each, marked below).
+//! - `finetune`, `predict`, `gue`: fine-tuning, prediction and GUE runs.
+//! - `bench` ([`bench`]): `bench cpu`, our CPU cases beside the PyTorch reference.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod finetune;
 mod gue;
 mod predict;
@@ -34,17 +34,19 @@ enum Command {
     Predict(predict::Args),
     /// Fine-tune and evaluate on GUE tasks x seeds (resumable), write report.md.
     Gue(gue::Args),
-    // -- slot: Bench(bench::Args),
+    /// Benchmarks beside the references (`bench cpu`: ours vs the in-repo PyTorch encoder).
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    dnabert2_model::backend::keep_freed_memory();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Pretrain(args) => pretrain::run(args),
         Command::Finetune(args) => finetune::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Gue(args) => gue::run(args),
-        // -- slot: Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -187,7 +187,7 @@ impl<B: Backend, L: LinearLayer<B>> BertAttention<B, L> {
         };
         let out = self.dense.forward(ctx);
         let out = self.dropout.forward(out);
-        (self.layer_norm.forward(out + x), probs)
+        (cpu_autodiff::norm(&self.layer_norm, out + x), probs)
     }
 
     /// Whether attention-probability dropout is active (training with p > 0): only the

@@ -1,20 +1,25 @@
-//! ALiBi attention kernel for the CPU backends (inference only).
+//! ALiBi attention kernels for the CPU backends: forward and backward.
 //!
 //! burn's fused `attention` op takes the ALiBi term as a materialised `[B, H, S, S]` bias
-//! tensor, and burn-flex runs it on one thread. This kernel is what the model uses instead
-//! on burn-flex / burn-ndarray when no gradient is tracked ([`applies`]):
+//! tensor, and burn-flex runs it on one thread. These kernels are what the model uses instead
+//! on burn-flex / burn-ndarray (f32):
 //!
 //! - q, k and v are read in place from the fused `Wqkv` output `[B, S, 3 * D]` through
 //!   strided matrix multiplies, and the context is written straight into `[B, S, D]`: none of
 //!   the head split / merge copies of the tensor path;
 //! - the bias `-slope_h * |i - j|` plus the key mask (`-10000` at padded keys, as upstream) is
 //!   computed on the fly from `H` slopes and a `[B, S]` mask row: **no `[B, H, S, S]` tensor**;
-//! - work items are (batch, head, block of query rows), spread over rayon's pool; each holds
-//!   one `[rows, S]` score block (at most [`SCORE_BLOCK_ELEMS`] floats) and computes an exact
-//!   (not online) softmax per row, so results match the tensor path to float rounding.
+//! - forward work items are (batch, head, block of query rows), spread over rayon's pool; each
+//!   holds one `[rows, S]` score block (at most [`SCORE_BLOCK_ELEMS`] floats) and computes an
+//!   exact (not online) softmax per row, so results match the tensor path to float rounding;
+//! - the backward ([`alibi_attention_backward`]) recomputes the probabilities block by block
+//!   from the row log-sum-exp the forward saved (FlashAttention-2's scheme), one work item
+//!   per (batch, head).
 //!
-//! The training path (autodiff backends) and the opt-in attention probabilities keep using
-//! burn ops (see `attention.rs`).
+//! Inference calls [`alibi_attention`] directly when [`applies`]; training on
+//! `Autodiff<Flex>` / `Autodiff<NdArray>` reaches both kernels through the custom autodiff op
+//! in `cpu_autodiff.rs`. Attention maps (`output_attentions`) and the GPU backends use burn
+//! ops (see `attention.rs`).
 
 use std::any::TypeId;
 

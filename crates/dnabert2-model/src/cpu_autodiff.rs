@@ -91,6 +91,80 @@ pub fn attention<B: Backend>(
     )
 }
 
+/// `LayerNorm(x) = (x - mean) / sqrt(var + eps) * gamma + beta` over the last axis of `x`
+/// `[B, S, D]`, with gradients for `x`, `gamma` and `beta`, on an autodiff CPU backend;
+/// `Err(x)` on any other backend. Saves the normalised input and one `1 / std` per row
+/// (burn's composed layer norm keeps two `[B, S, D]` intermediates and runs ~10 passes).
+pub fn layer_norm<B: Backend>(
+    x: Tensor<B, 3>,
+    ln: &burn::nn::LayerNorm<B>,
+) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
+    if !applies::<B>() {
+        return Err(x);
+    }
+    let (Some(beta), Some(eps)) = (&ln.beta, layer_norm_eps(ln)) else {
+        return Err(x);
+    };
+    dispatch_ln(x, ln.gamma.val(), beta.val(), eps)
+}
+
+/// `ln(x)` through [`layer_norm`] where it applies, burn's `LayerNorm::forward` elsewhere.
+pub fn norm<B: Backend>(ln: &burn::nn::LayerNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    layer_norm(x, ln).unwrap_or_else(|x| ln.forward(x))
+}
+
+/// The epsilon of a burn `LayerNorm` (a private field; its `Display` shows it, e.g.
+/// `LayerNorm {d_model: 768, epsilon: 1e-12, bias: true, params: 1536}`).
+fn layer_norm_eps<B: Backend>(ln: &burn::nn::LayerNorm<B>) -> Option<f64> {
+    let text = ln.to_string();
+    let rest = text.split("epsilon: ").nth(1)?;
+    let end = rest.find([',', '}', ' ']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+fn dispatch_ln<B: Backend>(
+    x: Tensor<B, 3>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    eps: f64,
+) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
+    #[cfg(feature = "flex")]
+    {
+        type T = Autodiff<burn::backend::Flex>;
+        if applies_to::<B, T>() {
+            let (x, g, b) = (
+                cast_t::<B, T, 3>(x),
+                cast_t::<B, T, 1>(gamma),
+                cast_t::<B, T, 1>(beta),
+            );
+            return Ok(cast_t::<T, B, 3>(layer_norm_ad(x, g, b, eps)));
+        }
+    }
+    #[cfg(feature = "ndarray")]
+    {
+        type T = Autodiff<burn::backend::NdArray>;
+        if applies_to::<B, T>() {
+            let (x, g, b) = (
+                cast_t::<B, T, 3>(x),
+                cast_t::<B, T, 1>(gamma),
+                cast_t::<B, T, 1>(beta),
+            );
+            return Ok(cast_t::<T, B, 3>(layer_norm_ad(x, g, b, eps)));
+        }
+    }
+    let _ = (gamma, beta, eps);
+    Err(x)
+}
+
+fn applies_to<B: Backend, T: Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<T>()
+}
+
+/// [`cast`] between tensor types known to be equal (checked by [`applies_to`] first).
+fn cast_t<B: Backend, T: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<T, D> {
+    cast(x).unwrap_or_else(|_| unreachable!("applies_to checked the types"))
+}
+
 /// `gelu(g[..., :I]) * g[..., I:]` with gradients, on an autodiff CPU backend; `Err(g)` on
 /// any other backend.
 pub fn geglu<B: Backend>(g: Tensor<B, 3>) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
@@ -108,10 +182,11 @@ fn device_tensor<B: Backend>(v: Vec<f32>, shape: [usize; 3], device: &B::Device)
 }
 
 /// What the attention backward needs: the forward's input, output and row log-sum-exp.
+/// The output is kept as the backend tensor the next layer also holds (no second copy).
 #[derive(Debug, Clone)]
-struct AttentionState {
+struct AttentionState<B: Backend> {
     qkv: Arc<Vec<f32>>,
-    out: Arc<Vec<f32>>,
+    out: FloatTensor<B>,
     lse: Arc<Vec<f32>>,
     key_bias: Arc<Vec<f32>>,
     neg_slopes: Arc<Vec<f32>>,
@@ -122,7 +197,7 @@ struct AttentionState {
 struct AttentionBackward;
 
 impl<B: Backend> Backward<B, 1> for AttentionBackward {
-    type State = AttentionState;
+    type State = AttentionState<B>;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [parent] = ops.parents;
@@ -135,7 +210,7 @@ impl<B: Backend> Backward<B, 1> for AttentionBackward {
             &st.key_bias,
             &st.neg_slopes,
             st.dims,
-            &st.out,
+            &host::<B>(st.out),
             &st.lse,
             &host::<B>(grad),
         );
@@ -175,10 +250,10 @@ fn attention_ad<B: Backend, C: CheckpointStrategy>(
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            let out_t = device_tensor::<B>(out.clone(), shape, &device);
+            let out_t = device_tensor::<B>(out, shape, &device);
             let state = AttentionState {
                 qkv: Arc::new(host_qkv),
-                out: Arc::new(out),
+                out: out_t.clone(),
                 lse: Arc::new(lse),
                 key_bias,
                 neg_slopes,
@@ -343,5 +418,155 @@ mod tests {
             assert!(!applies::<burn::backend::Flex>());
             assert!(geglu(x).is_err());
         }
+    }
+}
+
+/// What the layer-norm backward needs: the normalised input, `1 / std` per row, `gamma`.
+#[derive(Debug, Clone)]
+struct LayerNormState {
+    x_hat: Arc<Vec<f32>>,
+    rstd: Arc<Vec<f32>>,
+    gamma: Arc<Vec<f32>>,
+    shape: [usize; 3],
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl<B: Backend> Backward<B, 3> for LayerNormBackward {
+    type State = LayerNormState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px, pg, pb] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let device = B::float_device(&grad);
+        let st = ops.state;
+        let dy = host::<B>(grad);
+        let (dx, dgamma, dbeta) = crate::layer_norm::backward(&st.x_hat, &st.rstd, &st.gamma, &dy);
+        let d = st.shape[2];
+        let vec1 = |v: Vec<f32>| {
+            Tensor::<B, 1>::from_data(TensorData::new(v, [d]), &device)
+                .into_primitive()
+                .tensor()
+        };
+        if let Some(p) = px {
+            grads.register::<B>(p.id, device_tensor::<B>(dx, st.shape, &device));
+        }
+        if let Some(p) = pg {
+            grads.register::<B>(p.id, vec1(dgamma));
+        }
+        if let Some(p) = pb {
+            grads.register::<B>(p.id, vec1(dbeta));
+        }
+    }
+}
+
+fn layer_norm_ad<B: Backend, C: CheckpointStrategy>(
+    x: Tensor<Autodiff<B, C>, 3>,
+    gamma: Tensor<Autodiff<B, C>, 1>,
+    beta: Tensor<Autodiff<B, C>, 1>,
+    eps: f64,
+) -> Tensor<Autodiff<B, C>, 3> {
+    let shape = x.dims();
+    let (x, gamma, beta) = (
+        x.into_primitive().tensor(),
+        gamma.into_primitive().tensor(),
+        beta.into_primitive().tensor(),
+    );
+    let device = B::float_device(&x.primitive);
+    let host1 = |t: FloatTensor<B>| {
+        cpu_attention::host_f32(Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(t)))
+    };
+    let g = host1(gamma.primitive.clone());
+    let b = host1(beta.primitive.clone());
+    let (y, x_hat, rstd) =
+        crate::layer_norm::forward(&host::<B>(x.primitive.clone()), &g, &b, eps as f32);
+    let y = device_tensor::<B>(y, shape, &device);
+    let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
+    let out = match LayerNormBackward
+        .prepare::<C>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(
+            LayerNormState {
+                x_hat: Arc::new(x_hat),
+                rstd: Arc::new(rstd),
+                gamma: Arc::new(g),
+                shape,
+            },
+            y,
+        ),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+#[cfg(test)]
+mod layer_norm_tests {
+    use super::*;
+    use burn::nn::LayerNormConfig;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn epsilon_is_read_back() {
+        let device = Default::default();
+        for eps in [1e-12, 1e-5, 0.25] {
+            let ln = LayerNormConfig::new(8)
+                .with_epsilon(eps)
+                .init::<burn::backend::Flex>(&device);
+            assert_eq!(layer_norm_eps(&ln), Some(eps));
+        }
+    }
+
+    fn fused_matches_burn<Bi: Backend>() {
+        type AD<Bi> = Autodiff<Bi>;
+        let device = Default::default();
+        let mut ln = LayerNormConfig::new(48)
+            .with_epsilon(1e-12)
+            .init::<AD<Bi>>(&device);
+        ln.gamma = burn::module::Param::from_tensor(Tensor::random(
+            [48],
+            Distribution::Normal(1.0, 0.3),
+            &device,
+        ));
+        ln.beta = Some(burn::module::Param::from_tensor(Tensor::random(
+            [48],
+            Distribution::Normal(0.0, 0.3),
+            &device,
+        )));
+        let x = Tensor::<AD<Bi>, 3>::random([3, 17, 48], Distribution::Normal(0.5, 2.0), &device)
+            .require_grad();
+        let w = Tensor::<AD<Bi>, 3>::random([3, 17, 48], Distribution::Normal(0.0, 1.0), &device);
+        let fused = layer_norm(x.clone(), &ln).unwrap_or_else(|_| panic!("applies"));
+        let reference = ln.forward(x.clone());
+        let err =
+            |a: Tensor<Bi, 3>, b: Tensor<Bi, 3>| cpu_attention::host_f32((a - b).abs().max())[0];
+        assert!(err(fused.clone().inner(), reference.clone().inner()) < 1e-5);
+        let gf = (fused * w.clone()).sum().backward();
+        let gr = (reference * w).sum().backward();
+        let e = err(x.grad(&gf).unwrap(), x.grad(&gr).unwrap());
+        assert!(e < 1e-4, "dx max abs err {e}");
+        let e1 =
+            |a: Tensor<Bi, 1>, b: Tensor<Bi, 1>| cpu_attention::host_f32((a - b).abs().max())[0];
+        let eg = e1(
+            ln.gamma.val().grad(&gf).unwrap(),
+            ln.gamma.val().grad(&gr).unwrap(),
+        );
+        let beta = ln.beta.as_ref().map(|b| b.val()).expect("beta");
+        let eb = e1(beta.grad(&gf).unwrap(), beta.grad(&gr).unwrap());
+        assert!(eg < 1e-4 && eb < 1e-4, "dgamma {eg}, dbeta {eb}");
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn fused_layer_norm_matches_burn_on_flex() {
+        fused_matches_burn::<burn::backend::Flex>();
+    }
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn fused_layer_norm_matches_burn_on_ndarray() {
+        fused_matches_burn::<burn::backend::NdArray>();
     }
 }

@@ -69,6 +69,7 @@ impl<B: Backend> BertEmbeddings<B> {
         };
         let types = token_type_ids.unwrap_or_else(|| input_ids.zeros_like());
         let types = embedding(self.token_type_embeddings.weight.val(), types);
-        self.dropout.forward(self.layer_norm.forward(words + types))
+        self.dropout
+            .forward(crate::cpu_autodiff::norm(&self.layer_norm, words + types))
     }
 }

@@ -79,9 +79,7 @@ impl<B: Backend> BertLmHead<B> {
             Some(w) => w.val(),
             None => word_embeddings,
         };
-        let h = self
-            .layer_norm
-            .forward(gelu_exact(self.dense.forward(hidden)));
+        let h = crate::cpu_autodiff::norm(&self.layer_norm, gelu_exact(self.dense.forward(hidden)));
         let [v, _] = word_embeddings.dims();
         let logits = h.matmul(word_embeddings.transpose().unsqueeze::<3>());
         logits + self.decoder_bias.val().reshape([1, 1, v])

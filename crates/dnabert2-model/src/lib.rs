@@ -8,20 +8,28 @@
 //! - [`checkpoint`]: load HF `pytorch_model.bin` / `model.safetensors`, save safetensors.
 //! - [`embed`]: pooled, chunked and per-nucleotide embeddings.
 //!
-//! Attention uses burn's fused `attention` op with ALiBi and the key mask folded into one
-//! additive bias `[B, H, S, S]`, built once per forward; any sequence length works. On
-//! `Autodiff` backends burn 0.21 differentiates that op through its composed fallback
-//! (matmul, softmax, matmul), so gradients flow; the train-step fixture test checks them.
+//! Attention (`attention.rs`) takes ALiBi and the key mask in one of two forms, chosen once
+//! per forward:
+//! - on burn-flex and burn-ndarray in f32, inference and training alike, the CPU kernels
+//!   ([`cpu_attention`]): ALiBi from `H` slopes and a `[B, S]` key mask, no `[B, H, S, S]`
+//!   tensor, with a fused backward (custom autodiff op) for training;
+//! - everywhere else (GPU backends, half precision, `ForwardOptions::tensor_attention`) one
+//!   additive bias `[B, H, S, S]` for burn's fused `attention` op, which `Autodiff`
+//!   differentiates through its composed fallback (matmul, softmax, matmul).
+//!
 //! `ForwardOptions::output_attentions` switches to an explicit matmul-softmax path that also
-//! returns the probabilities.
+//! returns the probabilities. [`BertForMaskedLM::forward_masked`] runs the MLM head only at
+//! labelled positions, as upstream does in pretraining. The train-step fixture test checks
+//! loss and every gradient on all these paths.
 //!
 //! Faithfulness notes: the `[UNK]` (id 0 = `pad_token_id`) embedding row keeps PyTorch's
 //! `padding_idx` semantics (no gradient from its lookups, the tied decoder still updates it);
 //! GELU is the exact erf form built from differentiable ops, so its gradient is exact on every
 //! backend; output rows at pad positions are exact zeros; MLM loss ignores labels <= 0.
 //!
-//! Precision: f32 is the tested path (max abs error vs the PyTorch fixtures <= 4e-6). bf16/f16
-//! were not measured.
+//! Precision: f32 is the tested path (max abs error vs the PyTorch fixtures <= 4e-6).
+//! [`precision::cast_module`] runs the forward in f16 / bf16 (errors bounded in
+//! `tests/precision.rs`; docs/PERFORMANCE.md); the CPU kernels are f32-only.
 //!
 //! ```
 //! use dnabert2_model::{BertConfig, BertForMaskedLM, BertInput, backend::CpuBackend as B};
@@ -45,6 +53,7 @@ pub mod encoder;
 pub mod error;
 pub mod heads;
 pub mod input;
+mod layer_norm;
 pub mod linear;
 pub mod loss;
 pub mod mlp;

@@ -63,7 +63,7 @@ impl<B: Backend, L: LinearLayer<B>> BertGluMlp<B, L> {
             cpu_autodiff::geglu(g).unwrap_or_else(geglu)
         };
         let y = self.wo.forward(self.dropout.forward(y));
-        self.layernorm.forward(y + x)
+        cpu_autodiff::norm(&self.layernorm, y + x)
     }
 }
 

@@ -1,0 +1,78 @@
+//! Runs one benchmark case in this process and prints one JSON line (the format of
+//! `benches/torch_reference/bench.py`), so a driver can alternate implementations process by
+//! process and read each one's own peak RSS. `cargo xtask bench cpu` builds and runs it.
+//!
+//! ```text
+//! cargo run --release -p dnabert2-model --example bench_case -- --case forward_8x128 --runs 3
+//! ```
+//! Cases: see `benches/cases/mod.rs` (`forward_BxS[_burn_op]`, `train_step_BxS`,
+//! `finetune_small_BxS`, `sgemm_N`). Threads: `RAYON_NUM_THREADS`.
+
+#[path = "../benches/cases/mod.rs"]
+mod cases;
+
+use std::time::Instant;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Time one dnabert2-model benchmark case (one JSON line on stdout)")]
+struct Args {
+    /// Case name, e.g. forward_8x128, train_step_8x128, finetune_small_32x128, sgemm_2048.
+    #[arg(long, required_unless_present = "list")]
+    case: Option<String>,
+    /// Print the default case list, one per line, and exit.
+    #[arg(long)]
+    list: bool,
+    /// Timed iterations after the warm-up.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Untimed warm-up iterations (a training step reaches its steady state, optimizer
+    /// moments allocated and the heap at its high-water mark, after two).
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    if std::env::var_os("DNABERT2_DEFAULT_MALLOC").is_none() {
+        dnabert2_model::backend::keep_freed_memory();
+    }
+    let Some(name) = args.case.filter(|_| !args.list) else {
+        for c in cases::DEFAULT_CASES {
+            println!("{c}");
+        }
+        return std::process::ExitCode::SUCCESS;
+    };
+    let mut case = match cases::prepare(&name) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    for _ in 0..args.warmup {
+        (case.step)();
+    }
+    let mut secs = Vec::new();
+    for _ in 0..args.runs.max(1) {
+        let t = Instant::now();
+        (case.step)();
+        secs.push(t.elapsed().as_secs_f64());
+    }
+    let mut sorted = secs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let med = sorted[sorted.len() / 2];
+    let line = serde_json::json!({
+        "impl": "ours",
+        "case": case.name,
+        "secs": secs,
+        "secs_median": med,
+        "tokens_per_s": case.tokens as f64 / med,
+        "gflops": case.flops / med / 1e9,
+        "peak_rss_bytes": cases::peak_rss_bytes(),
+        "threads": rayon::current_num_threads(),
+    });
+    println!("{line}");
+    std::process::ExitCode::SUCCESS
+}
