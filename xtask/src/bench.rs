@@ -107,10 +107,13 @@ fn build_example(root: &Path, package: &str, example: &str) -> Result<PathBuf, S
     Ok(target_dir(root).join("release/examples").join(example))
 }
 
+/// Builds the command that runs one case (None: this implementation has no such case).
+type CaseCommand = Box<dyn Fn(&str) -> Option<Command>>;
+
 /// One implementation the bench runs: a name and how to build its command for a case.
 struct Impl {
     name: &'static str,
-    command: Box<dyn Fn(&str) -> Option<Command>>,
+    command: CaseCommand,
 }
 
 fn ours(name: &'static str, bin: PathBuf, threads: usize, iters: usize, warmup: usize) -> Impl {
@@ -183,6 +186,23 @@ fn torch_available(python: &str) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The reference must reproduce the upstream fixtures (<= 1e-5) before it is timed.
+fn check_reference(python: &str, script: &Path, root: &Path) -> Result<(), String> {
+    let fixtures = root.join("crates/dnabert2-model/tests/fixtures");
+    let mut cmd = Command::new(python);
+    cmd.arg(script)
+        .arg("--check-fixtures")
+        .arg(&fixtures)
+        .args(["--threads", "1"]);
+    let v =
+        run_case(cmd).map_err(|e| format!("the PyTorch reference fails its fixture check: {e}"))?;
+    eprintln!(
+        "bench: PyTorch reference matches the upstream fixtures (worst max abs error {:.1e})",
+        v["worst"].as_f64().unwrap_or(f64::NAN)
+    );
+    Ok(())
 }
 
 /// Runs `cmd`, returns its last stdout line parsed as JSON plus the wall time.
@@ -277,6 +297,7 @@ fn cpu(a: CpuArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     if torch_version.is_some() {
         let script = root.join("benches/torch_reference/bench.py");
+        check_reference(&a.python, &script, &root)?;
         impls.push(torch(
             a.python.clone(),
             script,

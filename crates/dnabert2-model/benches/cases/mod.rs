@@ -129,7 +129,7 @@ pub fn prepare(name: &str) -> Result<Case, String> {
                 let loss = m.forward_masked(input.clone(), labels.clone()).loss;
                 let grads = GradientsParams::from_grads(loss.backward(), &m);
                 let m = optim.step(1e-4, m, grads);
-                let _ = m.cls.decoder_bias.val().slice([0..1]).into_data();
+                let _ = m.cls.decoder_bias.val().slice(0..1).into_data();
                 model = Some(m);
             }),
         });
