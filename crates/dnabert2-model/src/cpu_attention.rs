@@ -77,6 +77,17 @@ pub struct Dims {
     pub head_dim: usize,
 }
 
+impl Dims {
+    /// Asserts the kernels' input lengths: `qkv` `[B, S, 3D]`, `key_bias` `[B, S]`,
+    /// `neg_slopes` `[H]`.
+    fn check(&self, qkv: &[f32], key_bias: &[f32], neg_slopes: &[f32]) {
+        let d_model = self.heads * self.head_dim;
+        assert_eq!(qkv.len(), self.batch * self.seq * 3 * d_model, "qkv length");
+        assert_eq!(key_bias.len(), self.batch * self.seq, "key bias length");
+        assert_eq!(neg_slopes.len(), self.heads, "slopes length");
+    }
+}
+
 /// Raw output pointer shared by the work items; each writes a disjoint set of elements.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
@@ -130,9 +141,7 @@ fn attention_forward(
         head_dim,
     } = dims;
     let d_model = heads * head_dim;
-    assert_eq!(qkv.len(), batch * seq * 3 * d_model, "qkv length");
-    assert_eq!(key_bias.len(), batch * seq, "key bias length");
-    assert_eq!(neg_slopes.len(), heads, "slopes length");
+    dims.check(qkv, key_bias, neg_slopes);
     let mut out = vec![0f32; batch * seq * d_model];
     if out.is_empty() {
         return out;
@@ -324,9 +333,7 @@ pub fn alibi_attention_backward(
         head_dim,
     } = dims;
     let d_model = heads * head_dim;
-    assert_eq!(qkv.len(), batch * seq * 3 * d_model, "qkv length");
-    assert_eq!(key_bias.len(), batch * seq, "key bias length");
-    assert_eq!(neg_slopes.len(), heads, "slopes length");
+    dims.check(qkv, key_bias, neg_slopes);
     assert_eq!(out.len(), batch * seq * d_model, "output length");
     assert_eq!(d_out.len(), out.len(), "output gradient length");
     assert_eq!(lse.len(), batch * heads * seq, "lse length");
