@@ -11,8 +11,10 @@
 //! - [`geglu`]: `gelu(a) * u` over `g = [a | u]` in one pass each way.
 //!
 //! The model is generic over `B: Backend`; these ops exist for two concrete types. Each entry
-//! point takes the generic tensor and returns `Err(tensor)` unchanged when `B` is neither
-//! (the caller then runs burn's ops), so no trait bound leaks into the model's signatures.
+//! point takes the generic tensor, moves it to the concrete type when `B` is one of them
+//! (`for_cpu_autodiff!`, a `TypeId` check and an `Any` downcast) and returns `Err(tensor)`
+//! unchanged otherwise (the caller then runs burn's ops), so no trait bound leaks into the
+//! model's signatures.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -29,51 +31,44 @@ use burn::tensor::ops::FloatTensor;
 use crate::cpu_attention::{self, Dims};
 use crate::mlp::{geglu_backward_host, geglu_host};
 
-/// Moves `x` into `U` when `T` and `U` are the same type.
-fn cast<T: 'static, U: 'static>(x: T) -> Result<U, T> {
-    let mut slot = Some(x);
-    if let Some(u) = (&mut slot as &mut dyn Any).downcast_mut::<Option<U>>() {
-        return Ok(u.take().expect("filled above"));
-    }
-    Err(slot.expect("untouched when the types differ"))
+/// For each autodiff CPU backend `T` compiled in: when `B` is `T`, returns `body` (evaluated
+/// with the alias `T` in scope) from the enclosing function, wrapped as the function's
+/// success value. Falls through when `B` is none of them.
+macro_rules! for_cpu_autodiff {
+    ($B:ty, |$T:ident| $body:expr) => {{
+        #[cfg(feature = "flex")]
+        {
+            type $T = Autodiff<burn::backend::Flex>;
+            if applies_to::<$B, $T>() {
+                return $body.into();
+            }
+        }
+        #[cfg(feature = "ndarray")]
+        {
+            type $T = Autodiff<burn::backend::NdArray>;
+            if applies_to::<$B, $T>() {
+                return $body.into();
+            }
+        }
+    }};
 }
-
 /// Whether `B` is an autodiff CPU backend these ops run on.
 pub fn applies<B: Backend>() -> bool {
-    use std::any::TypeId;
-    let id = TypeId::of::<B>();
-    #[cfg(feature = "flex")]
-    if id == TypeId::of::<Autodiff<burn::backend::Flex>>() {
-        return true;
-    }
-    #[cfg(feature = "ndarray")]
-    if id == TypeId::of::<Autodiff<burn::backend::NdArray>>() {
-        return true;
-    }
-    let _ = id;
+    for_cpu_autodiff!(B, |T| true);
     false
 }
 
-/// Runs `op` on `x` as the concrete autodiff CPU backend `B` is, or returns `x` untouched.
-macro_rules! dispatch {
-    ($x:expr, $op:ident ( $($arg:expr),* )) => {{
-        let x = $x;
-        #[cfg(feature = "flex")]
-        let x = match cast::<Tensor<B, 3>, Tensor<Autodiff<burn::backend::Flex>, 3>>(x) {
-            Ok(t) => {
-                return Ok(cast($op(t, $($arg),*)).unwrap_or_else(|_| unreachable!("same type")));
-            }
-            Err(x) => x,
-        };
-        #[cfg(feature = "ndarray")]
-        let x = match cast::<Tensor<B, 3>, Tensor<Autodiff<burn::backend::NdArray>, 3>>(x) {
-            Ok(t) => {
-                return Ok(cast($op(t, $($arg),*)).unwrap_or_else(|_| unreachable!("same type")));
-            }
-            Err(x) => x,
-        };
-        Err(x)
-    }};
+fn applies_to<B: Backend, T: Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<T>()
+}
+
+/// Moves a tensor between two backend types known to be equal (checked by [`applies_to`]).
+fn cast_t<B: Backend, T: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<T, D> {
+    let mut slot = Some(x);
+    match (&mut slot as &mut dyn Any).downcast_mut::<Option<Tensor<T, D>>>() {
+        Some(t) => t.take().expect("filled above"),
+        None => unreachable!("applies_to checked the types"),
+    }
 }
 
 /// Fused ALiBi attention from the `Wqkv` output `qkv` `[B, S, 3D]` to the context `[B, S, D]`
@@ -85,10 +80,13 @@ pub fn attention<B: Backend>(
     neg_slopes: &Arc<Vec<f32>>,
     heads: usize,
 ) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
-    dispatch!(
-        qkv,
-        attention_ad(key_bias.clone(), neg_slopes.clone(), heads)
-    )
+    for_cpu_autodiff!(B, |T| Ok(cast_t::<T, B, 3>(attention_ad(
+        cast_t::<B, T, 3>(qkv),
+        key_bias.clone(),
+        neg_slopes.clone(),
+        heads,
+    ))));
+    Err(qkv)
 }
 
 /// `LayerNorm(x) = (x - mean) / sqrt(var + eps) * gamma + beta` over the last axis of `x`
@@ -105,7 +103,14 @@ pub fn layer_norm<B: Backend>(
     let (Some(beta), Some(eps)) = (&ln.beta, layer_norm_eps(ln)) else {
         return Err(x);
     };
-    dispatch_ln(x, ln.gamma.val(), beta.val(), eps)
+    let (gamma, beta) = (ln.gamma.val(), beta.val());
+    for_cpu_autodiff!(B, |T| Ok(cast_t::<T, B, 3>(layer_norm_ad(
+        cast_t::<B, T, 3>(x),
+        cast_t::<B, T, 1>(gamma),
+        cast_t::<B, T, 1>(beta),
+        eps,
+    ))));
+    Err(x)
 }
 
 /// `ln(x)` through [`layer_norm`] where it applies, burn's `LayerNorm::forward` elsewhere.
@@ -122,53 +127,11 @@ fn layer_norm_eps<B: Backend>(ln: &burn::nn::LayerNorm<B>) -> Option<f64> {
     rest[..end].trim().parse().ok()
 }
 
-fn dispatch_ln<B: Backend>(
-    x: Tensor<B, 3>,
-    gamma: Tensor<B, 1>,
-    beta: Tensor<B, 1>,
-    eps: f64,
-) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
-    #[cfg(feature = "flex")]
-    {
-        type T = Autodiff<burn::backend::Flex>;
-        if applies_to::<B, T>() {
-            let (x, g, b) = (
-                cast_t::<B, T, 3>(x),
-                cast_t::<B, T, 1>(gamma),
-                cast_t::<B, T, 1>(beta),
-            );
-            return Ok(cast_t::<T, B, 3>(layer_norm_ad(x, g, b, eps)));
-        }
-    }
-    #[cfg(feature = "ndarray")]
-    {
-        type T = Autodiff<burn::backend::NdArray>;
-        if applies_to::<B, T>() {
-            let (x, g, b) = (
-                cast_t::<B, T, 3>(x),
-                cast_t::<B, T, 1>(gamma),
-                cast_t::<B, T, 1>(beta),
-            );
-            return Ok(cast_t::<T, B, 3>(layer_norm_ad(x, g, b, eps)));
-        }
-    }
-    let _ = (gamma, beta, eps);
-    Err(x)
-}
-
-fn applies_to<B: Backend, T: Backend>() -> bool {
-    std::any::TypeId::of::<B>() == std::any::TypeId::of::<T>()
-}
-
-/// [`cast`] between tensor types known to be equal (checked by [`applies_to`] first).
-fn cast_t<B: Backend, T: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<T, D> {
-    cast(x).unwrap_or_else(|_| unreachable!("applies_to checked the types"))
-}
-
 /// `gelu(g[..., :I]) * g[..., I:]` with gradients, on an autodiff CPU backend; `Err(g)` on
 /// any other backend.
 pub fn geglu<B: Backend>(g: Tensor<B, 3>) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
-    dispatch!(g, geglu_ad())
+    for_cpu_autodiff!(B, |T| Ok(cast_t::<T, B, 3>(geglu_ad(cast_t::<B, T, 3>(g)))));
+    Err(g)
 }
 
 fn host<B: Backend>(t: FloatTensor<B>) -> Vec<f32> {
