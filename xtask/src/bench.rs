@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use gue_bench::atomic::write_atomic;
 use serde_json::{Value, json};
 
 /// `cargo xtask bench <suite>`.
@@ -394,12 +395,6 @@ fn today() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)
 }
 
 fn fmt_range(s: Option<(f64, f64, f64)>, scale: f64, prec: usize) -> String {
