@@ -32,6 +32,7 @@ mod post;
 mod pretok;
 mod tokenizer;
 
+pub mod atomic;
 pub mod fasta;
 pub mod trainer;
 

@@ -14,7 +14,6 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::io::Write;
 use std::path::Path;
 
 /// The released DNABERT-2-117M `tokenizer.json`, embedded in the crate.
@@ -215,8 +214,7 @@ impl Tokenizer {
         )
     }
 
-    /// Writes [`Tokenizer::to_json_string`] to `path` atomically (temporary file in the
-    /// same directory, then rename), so readers never see a half-written file.
+    /// Writes [`Tokenizer::to_json_string`] to `path` atomically ([`crate::atomic`]), so readers never see a half-written file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let text = self.to_json_string()?;
@@ -224,25 +222,7 @@ impl Tokenizer {
             path: path.to_path_buf(),
             source,
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
-        let name = path.file_name().map_or_else(
-            || "tokenizer.json".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map_err(io)
+        crate::atomic::write(path, text.as_bytes()).map_err(io)
     }
 
     // ------------------------------------------------------------ settings

@@ -170,8 +170,7 @@ impl TrainedBpe {
         Ok(serde_json::to_string_pretty(&value).map_err(bad)?)
     }
 
-    /// Writes the HF-format `tokenizer.json` (atomically: temporary file in
-    /// the same folder, then rename).
+    /// Writes the HF-format `tokenizer.json` (atomically, [`crate::atomic`]).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), TrainError> {
         let path = path.as_ref();
         let json = self.to_json_string()?;
@@ -181,22 +180,7 @@ impl TrainedBpe {
                 source,
             })
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("tokenizer.json");
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let written =
-            std::fs::write(&tmp, json.as_bytes()).and_then(|()| std::fs::rename(&tmp, path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(e));
-        }
-        Ok(())
+        crate::atomic::write(path, json.as_bytes()).map_err(io)
     }
 }
 

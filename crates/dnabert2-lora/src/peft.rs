@@ -8,19 +8,17 @@
 //! `base_model.model.bert.pooler.dense.{weight,bias}` (PyTorch `[out, in]` layout).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use burn::module::Param;
-use burn::nn::Linear;
 use burn::prelude::*;
-use dnabert2_model::checkpoint::{TensorMap, Weights, atomic_write, write_safetensors};
-use dnabert2_model::{BertForSequenceClassification, BertPooler};
+use dnabert2_model::checkpoint::{TensorMap, Weights, atomic_write, named_tensors, write_module};
+use dnabert2_model::hf_names::KeyTable;
+use dnabert2_model::{BertForSequenceClassification, ModelError};
 use serde::{Deserialize, Serialize};
 
 use crate::apply::{LoraClassifier, apply_lora, mark_trainable};
 use crate::config::{LoraConfig, LoraTarget};
 use crate::error::{LoraError, Result};
-use crate::layer::LoraLinear;
 
 /// File name of the PEFT adapter config.
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";
@@ -269,59 +267,48 @@ pub fn lora_key(hf_name: &str, which: char) -> String {
     format!("{PEFT_PREFIX}{hf_name}.lora_{which}.weight")
 }
 
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; data.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = data[r * cols + c];
-        }
-    }
-    out
+/// PEFT file keys <-> module paths of a [`LoraClassifier`]: the model's one HF table
+/// ([`KeyTable::dnabert2`]) inside PEFT's `base_model.model.` prefix, with `lora_A` /
+/// `lora_B` as the adapter's `a` / `b` (stored `[r, in]` / `[out, r]`, i.e. transposed).
+///
+/// ```
+/// let t = dnabert2_lora::peft::peft_table();
+/// let k = "base_model.model.bert.encoder.layer.0.attention.self.Wqkv.lora_A.weight";
+/// assert_eq!(t.module_key(k), "bert.encoder.layer.0.attention.wqkv.adapter.a");
+/// assert_eq!(t.file_key(&t.module_key(k)), k);
+/// ```
+pub fn peft_table() -> KeyTable {
+    KeyTable::dnabert2()
+        .with_outer_rule(r"^base_model\.model\.", "", r"^", PEFT_PREFIX)
+        .with_rule(
+            r"\.lora_A\.weight$",
+            ".adapter.a",
+            r"\.adapter\.a$",
+            ".lora_A.weight",
+        )
+        .with_rule(
+            r"\.lora_B\.weight$",
+            ".adapter.b",
+            r"\.adapter\.b$",
+            ".lora_B.weight",
+        )
+        .with_transposed("Struct:LoraAdapter", "a")
+        .with_transposed("Struct:LoraAdapter", "b")
 }
 
-fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
-    let data = t.into_data().convert::<f32>();
-    let shape = data.shape.to_vec();
-    (shape, data.into_vec::<f32>().unwrap_or_default())
-}
-
-/// `[in, out]` burn matrix -> PyTorch `[out, in]` entry.
-fn torch_matrix<B: Backend>(t: Tensor<B, 2>) -> (Vec<usize>, Vec<f32>) {
-    let (s, d) = to_vec(t);
-    (vec![s[1], s[0]], transpose(&d, s[0], s[1]))
-}
-
-fn put_torch_linear<B: Backend>(out: &mut TensorMap, prefix: &str, l: &Linear<B>) {
-    out.insert(format!("{prefix}.weight"), torch_matrix(l.weight.val()));
-    if let Some(b) = &l.bias {
-        out.insert(format!("{prefix}.bias"), to_vec(b.val()));
-    }
+/// Whether PEFT key `key` belongs in an adapter file (adapters, plus the head when `train_head`).
+fn saved_key(key: &str, train_head: bool) -> bool {
+    let head = |m: &str| key.starts_with(&format!("{PEFT_PREFIX}{m}."));
+    key.contains(".lora_A.")
+        || key.contains(".lora_B.")
+        || (train_head && (head("classifier") || head("bert.pooler")))
 }
 
 /// The adapter's tensors under PEFT keys (adapters, plus the head when `train_head`).
 pub fn adapter_tensors<B: Backend>(model: &LoraClassifier<B>, train_head: bool) -> TensorMap {
-    let mut out = TensorMap::new();
-    for (name, lin) in model.bert.linears() {
-        if let Some(ad) = &lin.adapter {
-            out.insert(lora_key(&name, 'A'), torch_matrix(ad.a.val()));
-            out.insert(lora_key(&name, 'B'), torch_matrix(ad.b.val()));
-        }
-    }
-    if train_head {
-        put_torch_linear(
-            &mut out,
-            &format!("{PEFT_PREFIX}classifier"),
-            &model.classifier,
-        );
-        if let Some(p) = &model.bert.pooler {
-            put_torch_linear(
-                &mut out,
-                &format!("{PEFT_PREFIX}bert.pooler.dense"),
-                &p.dense,
-            );
-        }
-    }
-    out
+    let mut all = named_tensors(model, &peft_table());
+    all.retain(|k, _| saved_key(k, train_head));
+    all
 }
 
 /// Saves the adapter (not the base) to `dir` in the PEFT layout: `adapter_config.json` and
@@ -334,106 +321,39 @@ pub fn save_adapter<B: Backend>(
     dir: impl AsRef<Path>,
 ) -> Result<()> {
     let dir = dir.as_ref();
-    let tensors = adapter_tensors(model, cfg.train_head);
-    write_safetensors(&tensors, dir.join(ADAPTER_WEIGHTS))?;
+    let head = cfg.train_head;
+    write_module(model, &peft_table(), &dir.join(ADAPTER_WEIGHTS), &[], |k| {
+        saved_key(k, head)
+    })?;
     let json = AdapterConfig::from_lora(cfg, base_model).to_json_string();
     atomic_write(&dir.join(ADAPTER_CONFIG), json.as_bytes())?;
     Ok(())
 }
 
-/// Loader state: the adapter weights and which keys were used.
-struct AdapterWeights {
-    path: PathBuf,
-    weights: Weights,
-    used: Vec<String>,
-}
-
-impl AdapterWeights {
-    /// The data of `key`, checking it exists with shape `expected`; marks it used.
-    fn take(&mut self, key: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let (shape, data) = self
-            .weights
-            .get(key)
-            .ok_or_else(|| LoraError::MissingTensor {
-                path: self.path.clone(),
-                key: key.to_string(),
-            })?;
-        if shape.as_slice() != expected {
-            return Err(LoraError::ShapeMismatch {
-                path: self.path.clone(),
-                key: key.to_string(),
-                found: shape.clone(),
-                expected: expected.to_vec(),
-            });
-        }
-        let data = data.clone();
-        self.used.push(key.to_string());
-        Ok(data)
+/// The model crate's checkpoint errors as this crate's (same fields, PEFT keys).
+fn peft_err(e: ModelError) -> LoraError {
+    match e {
+        ModelError::MissingTensor { path, key } => LoraError::MissingTensor { path, key },
+        ModelError::ShapeMismatch {
+            path,
+            key,
+            found,
+            expected,
+        } => LoraError::ShapeMismatch {
+            path,
+            key,
+            found,
+            expected,
+        },
+        ModelError::UnexpectedTensors { path, keys } => LoraError::UnexpectedTensors { path, keys },
+        other => LoraError::Model(other),
     }
-
-    /// Takes a PyTorch `[out, in]` matrix as burn `[in, out]` data, checking the shape.
-    fn matrix<B: Backend>(
-        &mut self,
-        key: &str,
-        out_dim: usize,
-        in_dim: usize,
-        device: &B::Device,
-    ) -> Result<Tensor<B, 2>> {
-        let data = self.take(key, &[out_dim, in_dim])?;
-        let t = transpose(&data, out_dim, in_dim);
-        Ok(Tensor::from_data(
-            TensorData::new(t, [in_dim, out_dim]),
-            device,
-        ))
-    }
-
-    fn vector<B: Backend>(
-        &mut self,
-        key: &str,
-        n: usize,
-        device: &B::Device,
-    ) -> Result<Tensor<B, 1>> {
-        let data = self.take(key, &[n])?;
-        Ok(Tensor::from_data(TensorData::new(data, [n]), device))
-    }
-
-    fn linear<B: Backend>(&mut self, prefix: &str, like: &Linear<B>) -> Result<Linear<B>> {
-        let [d_in, d_out] = like.weight.dims();
-        let device = like.weight.device();
-        let weight = self.matrix::<B>(&format!("{prefix}.weight"), d_out, d_in, &device)?;
-        let bias = match &like.bias {
-            Some(_) => Some(Param::from_tensor(self.vector::<B>(
-                &format!("{prefix}.bias"),
-                d_out,
-                &device,
-            )?)),
-            None => None,
-        };
-        Ok(Linear {
-            weight: Param::from_tensor(weight),
-            bias,
-        })
-    }
-}
-
-/// Sets the adapter of one linear (if it has one) from the file.
-fn load_one<B: Backend>(w: &mut AdapterWeights, name: &str, lin: &mut LoraLinear<B>) -> Result<()> {
-    let [d_in, d_out] = lin.base.weight.dims();
-    let Some(ad) = lin.adapter.as_mut() else {
-        return Ok(());
-    };
-    let r = ad.rank();
-    let device = ad.a.device();
-    let a = w.matrix::<B>(&lora_key(name, 'A'), r, d_in, &device)?;
-    let b = w.matrix::<B>(&lora_key(name, 'B'), d_out, r, &device)?;
-    ad.a = Param::from_tensor(a);
-    ad.b = Param::from_tensor(b);
-    Ok(())
 }
 
 /// Loads a PEFT LoRA adapter from `dir` onto `model` (the base classifier, e.g. from
 /// `dnabert2_model::checkpoint::load_classifier`): applies LoRA with the saved config, then
-/// sets every `lora_A` / `lora_B` and, if saved, the pooler and classifier.
+/// sets every `lora_A` / `lora_B` and, if saved, the pooler and classifier, through the
+/// model crate's burn-store loader and [`peft_table`].
 ///
 /// Missing, mis-shaped and unexpected tensors are errors naming the key. Returns the model
 /// (trainable marks as after [`apply_lora`]) and the parsed config.
@@ -447,43 +367,21 @@ pub fn load_adapter<B: Backend>(
     let cfg = adapter_cfg.to_lora_config(&cfg_path)?;
     let path = dir.join(ADAPTER_WEIGHTS);
     let weights = Weights::read(&path)?;
-    let mut w = AdapterWeights {
-        path: path.clone(),
-        weights,
-        used: Vec::new(),
-    };
-    let model = apply_lora(model, &cfg)?;
-    let mut failure: Option<LoraError> = None;
-    let mut model = model.map_linears(|name, mut lin| {
-        if failure.is_none()
-            && let Err(e) = load_one(&mut w, name, &mut lin)
-        {
-            failure = Some(e);
-        }
-        lin
-    });
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    if cfg.train_head {
-        model.classifier = w.linear(&format!("{PEFT_PREFIX}classifier"), &model.classifier)?;
-        if let Some(p) = model.bert.pooler.take() {
-            model.bert.pooler = Some(BertPooler {
-                dense: w.linear(&format!("{PEFT_PREFIX}bert.pooler.dense"), &p.dense)?,
-            });
-        }
-    }
-    let unexpected: Vec<String> = w
-        .weights
+    // Tensors that have no business in this adapter (a head without `modules_to_save`).
+    let stray: Vec<String> = weights
         .shapes()
         .into_keys()
-        .filter(|k| !w.used.contains(k))
+        .filter(|k| !saved_key(k, cfg.train_head))
         .collect();
-    if !unexpected.is_empty() {
-        return Err(LoraError::UnexpectedTensors {
-            path,
-            keys: unexpected,
-        });
+    if !stray.is_empty() {
+        return Err(LoraError::UnexpectedTensors { path, keys: stray });
     }
+    let mut model = apply_lora(model, &cfg)?;
+    let table = peft_table();
+    let left = weights.apply_to(&mut model, &table).map_err(peft_err)?;
+    let head = cfg.train_head;
+    left.require(&path, |k| !saved_key(k, head))
+        .map_err(peft_err)?;
+    left.reject_unused(&path, |_| false).map_err(peft_err)?;
     Ok((mark_trainable(model, cfg.train_head), adapter_cfg))
 }

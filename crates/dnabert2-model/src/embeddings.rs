@@ -1,9 +1,8 @@
 //! Token embeddings: word + token type, LayerNorm, dropout. No position embeddings (ALiBi).
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use burn::tensor::module::embedding;
 
 use crate::config::BertConfig;
@@ -31,11 +30,7 @@ impl<B: Backend> BertEmbeddings<B> {
     /// Random HF-style init: N(0, initializer_range) for both tables.
     pub fn init(cfg: &BertConfig, device: &B::Device) -> Self {
         let table = |n: usize| Embedding {
-            weight: Param::from_tensor(Tensor::random(
-                [n, cfg.hidden_size],
-                Distribution::Normal(0.0, cfg.initializer_range),
-                device,
-            )),
+            weight: crate::init::normal([n, cfg.hidden_size], cfg.initializer_range, device),
         };
         Self {
             word_embeddings: table(cfg.vocab_size),

@@ -4,7 +4,6 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::Distribution;
 
 use crate::config::BertConfig;
 use crate::input::BertInput;
@@ -61,14 +60,9 @@ impl<B: Backend> BertLmHead<B> {
             layer_norm: LayerNormConfig::new(d)
                 .with_epsilon(cfg.layer_norm_eps)
                 .init(device),
-            decoder_bias: Param::from_tensor(Tensor::zeros([cfg.vocab_size], device)),
-            decoder_weight: (!cfg.tie_word_embeddings).then(|| {
-                Param::from_tensor(Tensor::random(
-                    [cfg.vocab_size, d],
-                    Distribution::Normal(0.0, cfg.initializer_range),
-                    device,
-                ))
-            }),
+            decoder_bias: crate::init::zeros([cfg.vocab_size], device),
+            decoder_weight: (!cfg.tie_word_embeddings)
+                .then(|| crate::init::normal([cfg.vocab_size, d], cfg.initializer_range, device)),
         }
     }
 
@@ -212,6 +206,14 @@ impl<B: Backend, L: LinearLayer<B>> BertForMaskedLM<B, L> {
         }
     }
 
+    /// This model with plain, merged linears (see [`BertModel::merged`]).
+    pub fn merged(&self) -> BertForMaskedLM<B> {
+        BertForMaskedLM {
+            bert: self.bert.merged(),
+            cls: self.cls.clone(),
+        }
+    }
+
     /// Swaps the encoder's linears; see [`BertModel::map_linears`].
     pub fn map_linears<L2, F>(self, f: F) -> BertForMaskedLM<B, L2>
     where
@@ -327,6 +329,17 @@ impl<B: Backend, L: LinearLayer<B>> BertForSequenceClassification<B, L> {
     /// BCE-with-logits against multi-hot targets `[B, num_labels]`.
     pub fn loss_multi_label(&self, logits: Tensor<B, 2>, targets: Tensor<B, 2>) -> Tensor<B, 1> {
         loss::bce_with_logits(logits, targets)
+    }
+
+    /// This model with plain, merged linears (see [`BertModel::merged`]).
+    pub fn merged(&self) -> BertForSequenceClassification<B> {
+        BertForSequenceClassification {
+            bert: self.bert.merged(),
+            dropout: self.dropout.clone(),
+            classifier: self.classifier.clone(),
+            num_labels: self.num_labels,
+            problem_type: self.problem_type,
+        }
     }
 
     /// Swaps the encoder's linears; see [`BertModel::map_linears`].

@@ -52,6 +52,8 @@ pub mod embeddings;
 pub mod encoder;
 pub mod error;
 pub mod heads;
+pub mod hf_names;
+mod init;
 pub mod input;
 mod layer_norm;
 pub mod linear;

@@ -8,7 +8,6 @@
 use burn::module::{Module, ModuleDisplay, Param};
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::Distribution;
 
 /// A linear map `y = x W + b` usable inside the encoder.
 pub trait LinearLayer<B: Backend>: Module<B> + ModuleDisplay {
@@ -32,6 +31,14 @@ impl<B: Backend> LinearLayer<B> for Linear<B> {
     }
 }
 
+/// A plain [`Linear`] holding `l`'s effective (e.g. LoRA-merged) weight and bias.
+pub fn merged_linear<B: Backend, L: LinearLayer<B>>(l: &L) -> Linear<B> {
+    Linear {
+        weight: Param::from_tensor(l.effective_weight().detach()),
+        bias: l.effective_bias().map(|b| Param::from_tensor(b.detach())),
+    }
+}
+
 /// A [`Linear`] with HF initialisation: weight ~ N(0, std), bias 0.
 pub fn init_linear<B: Backend>(
     d_in: usize,
@@ -41,12 +48,8 @@ pub fn init_linear<B: Backend>(
     device: &B::Device,
 ) -> Linear<B> {
     Linear {
-        weight: Param::from_tensor(Tensor::random(
-            [d_in, d_out],
-            Distribution::Normal(0.0, std),
-            device,
-        )),
-        bias: bias.then(|| Param::from_tensor(Tensor::zeros([d_out], device))),
+        weight: crate::init::normal([d_in, d_out], std, device),
+        bias: bias.then(|| crate::init::zeros([d_out], device)),
     }
 }
 

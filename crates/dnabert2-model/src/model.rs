@@ -122,6 +122,13 @@ impl<B: Backend, L: LinearLayer<B>> BertModel<B, L> {
         }
     }
 
+    /// This encoder with plain linears holding the effective (e.g. LoRA-merged) weights,
+    /// as saved to HF checkpoints.
+    pub fn merged(&self) -> BertModel<B> {
+        self.clone()
+            .map_linears(|_, l| crate::linear::merged_linear(&l))
+    }
+
     /// Replaces every swappable linear (`Wqkv`, `attention.output.dense`, `gated_layers`,
     /// `wo`) with `f(hf_name, old)`, e.g. to wrap them in LoRA adapters. Names are the HF
     /// module paths such as `bert.encoder.layer.3.mlp.wo`.

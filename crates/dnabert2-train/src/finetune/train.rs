@@ -134,23 +134,16 @@ pub fn build_classifier<B: Backend>(
             let file_cfg = BertConfig::from_file(dir.join("config.json"))?;
             let mut w = Weights::read(find_weights(dir)?)?;
             let stale_head = w
-                .get("classifier.weight")
-                .is_some_and(|(shape, _)| shape.first() != Some(&n));
+                .shape("classifier.weight")
+                .is_some_and(|shape| shape.first() != Some(&n));
             if stale_head {
-                eprintln!(
-                    "note: {} has a classifier with a different number of labels; it is replaced by a \
+                log::warn!(
+                    "{} has a classifier with a different number of labels; it is replaced by a \
                      fresh [{}, {n}] classifier",
                     dir.display(),
                     file_cfg.hidden_size
                 );
-                let shapes = w.shapes();
-                let mut map = BTreeMap::new();
-                for k in shapes.keys().filter(|k| !k.starts_with("classifier.")) {
-                    if let Some(t) = w.get(k) {
-                        map.insert(k.clone(), t.clone());
-                    }
-                }
-                w = Weights::from_map(w.path().to_path_buf(), map);
+                w.retain(|k| !k.starts_with("classifier."));
             }
             let cfg = finish(file_cfg);
             let model = classifier_from_weights(&mut w, &cfg, device)?;
