@@ -27,18 +27,20 @@ pub struct Args {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Training epochs.
-    #[arg(long, default_value_t = 3.0)]
-    epochs: f64,
+    /// Training epochs (default: 3 from pretrained weights or with LoRA, the from-scratch
+    /// recipe's otherwise; printed at start).
+    #[arg(long)]
+    epochs: Option<f64>,
     /// Cap on optimizer steps.
     #[arg(long)]
     max_steps: Option<u64>,
     /// Examples per optimizer step.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 3e-5)]
-    lr: f64,
+    /// Peak learning rate (default: 3e-5 from pretrained weights as in the paper, 1e-4 with
+    /// LoRA, the from-scratch recipe's from a random preset; printed at start).
+    #[arg(long)]
+    lr: Option<f64>,
     /// AdamW weight decay.
     #[arg(long, default_value_t = 0.01)]
     weight_decay: f64,
@@ -48,9 +50,9 @@ pub struct Args {
     /// Evaluate on dev every N steps (the lowest dev loss is kept).
     #[arg(long, default_value_t = 200)]
     eval_every: u64,
-    /// Warmup steps.
-    #[arg(long, default_value_t = 50)]
-    warmup: u64,
+    /// Warmup steps (default: 50, or the from-scratch recipe's).
+    #[arg(long)]
+    warmup: Option<u64>,
     /// Stop after N evaluations without a lower dev loss.
     #[arg(long)]
     patience: Option<usize>,
@@ -104,8 +106,12 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?;
     o.dropout = a.dropout;
     let src = source(&a.model, &a.preset);
+    // LoRA: base frozen, adapters + head train; the best checkpoint is saved merged
+    // (W + alpha/r A B), so `predict --model OUT` loads it as a plain model, and the
+    // adapter goes to OUT/adapter in the PEFT layout.
+    let lora = a.lora.config()?;
     eprintln!(
-        "fine-tuning {:?} on {} ({} train / {} dev / {} test, {:?}, {} outputs, {} input), {} steps",
+        "fine-tuning {:?} on {} ({} train / {} dev / {} test, {:?}, {} outputs, {} input)",
         src,
         a.data.display(),
         splits.train.len(),
@@ -114,12 +120,7 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         splits.problem,
         splits.num_labels,
         if splits.is_pair() { "pair" } else { "single" },
-        o.total_steps(splits.train.len())
     );
-    // LoRA: base frozen, adapters + head train; the best checkpoint is saved merged
-    // (W + alpha/r A B), so `predict --model OUT` loads it as a plain model, and the
-    // adapter goes to OUT/adapter in the PEFT layout.
-    let lora = a.lora.config()?;
     let s = with_backend!(a.backend, |B, dev| finetune_source::<B>(
         &src,
         &splits,
@@ -139,6 +140,9 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     if lora.is_some() {
         eprintln!("PEFT adapter in {}", a.out.join(ADAPTER_DIR).display());
+    }
+    if let Some(w) = &s.warning {
+        eprintln!("WARNING: {w}");
     }
     Ok(())
 }

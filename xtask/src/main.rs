@@ -40,6 +40,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    dnabert2_train::console::init();
     dnabert2_model::backend::keep_freed_memory();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Pretrain(args) => pretrain::run(args),

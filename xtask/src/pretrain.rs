@@ -66,7 +66,7 @@ pub struct Args {
     /// AdamW weight decay.
     #[arg(long, default_value_t = 1e-5)]
     weight_decay: f32,
-    /// Per-parameter gradient-norm clip (0 disables).
+    /// Clip the global gradient norm to this value (0 disables).
     #[arg(long, default_value_t = 1.0)]
     grad_clip: f32,
     /// Evaluate on held-out windows every N steps.
@@ -201,8 +201,8 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     cfg.lr = a.lr;
     cfg.warmup = a.warmup;
     cfg.grad_accum = a.grad_accum;
-    cfg.weight_decay = a.weight_decay;
-    cfg.grad_clip = (a.grad_clip > 0.0).then_some(a.grad_clip);
+    cfg.optimizer.weight_decay = a.weight_decay;
+    cfg.optimizer.max_grad_norm = (a.grad_clip > 0.0).then_some(a.grad_clip);
     cfg.eval_every = a.eval_every;
     cfg.eval_windows = a.eval_windows;
     cfg.save_every = a.save_every;

@@ -34,9 +34,14 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&Path) -> io::Result<()>) -> io
     let name = path
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    // Keep the extension last: some writers pick the format from it (PNG encoders).
+    let suffix = match path.extension() {
+        Some(ext) => format!(".tmp.{}", ext.to_string_lossy()),
+        None => ".tmp".into(),
+    };
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
-        .suffix(".tmp")
+        .suffix(&suffix)
         .tempfile_in(dir)?
         .into_temp_path();
     fill(&tmp)?;

@@ -36,6 +36,32 @@ pub type NdArrayBackend = burn::backend::NdArray;
 /// burn-flex, f32.
 pub type FlexBackend = burn::backend::Flex;
 
+#[cfg(feature = "flex")]
+/// burn-flex with autodiff.
+pub type FlexAutodiff = burn::backend::Autodiff<burn::backend::Flex>;
+
+#[cfg(feature = "ndarray")]
+/// burn-ndarray with autodiff.
+pub type NdArrayAutodiff = burn::backend::Autodiff<burn::backend::NdArray>;
+
+#[cfg(feature = "wgpu")]
+/// The `i`-th discrete GPU for wgpu.
+pub fn wgpu_device(i: usize) -> burn::backend::wgpu::WgpuDevice {
+    burn::backend::wgpu::WgpuDevice::DiscreteGpu(i)
+}
+
+#[cfg(feature = "cuda")]
+/// The `i`-th CUDA GPU.
+pub fn cuda_device(i: usize) -> burn::backend::cuda::CudaDevice {
+    burn::backend::cuda::CudaDevice::new(i)
+}
+
+#[cfg(feature = "tch")]
+/// The `i`-th CUDA GPU for libtorch.
+pub fn tch_device(i: usize) -> burn::backend::libtorch::LibTorchDevice {
+    burn::backend::libtorch::LibTorchDevice::Cuda(i)
+}
+
 #[cfg(feature = "wgpu")]
 /// The wgpu GPU backend, f32.
 pub type Wgpu = burn::backend::Wgpu;

@@ -227,15 +227,42 @@ impl<B: Backend, L: LinearLayer<B>> BertForMaskedLM<B, L> {
     }
 }
 
-/// Which loss [`BertForSequenceClassification::loss`] applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the labels are, hence which loss [`BertForSequenceClassification::loss`] applies;
+/// the workspace's one problem-type enum (fine-tuning data, prediction, configs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProblemType {
-    /// One output, MSE.
-    Regression,
     /// Integer classes, cross-entropy.
     SingleLabel,
+    /// One real output, MSE.
+    Regression,
     /// Independent binary labels, BCE-with-logits.
     MultiLabel,
+}
+
+impl ProblemType {
+    /// HF `problem_type` string.
+    pub fn hf_name(self) -> &'static str {
+        match self {
+            Self::SingleLabel => "single_label_classification",
+            Self::Regression => "regression",
+            Self::MultiLabel => "multi_label_classification",
+        }
+    }
+
+    /// Parses `single-label` / `regression` / `multi-label` (also the HF names).
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "single-label" | "single_label" | "classification" | "single_label_classification" => {
+                Ok(Self::SingleLabel)
+            }
+            "regression" => Ok(Self::Regression),
+            "multi-label" | "multi_label" | "multi_label_classification" => Ok(Self::MultiLabel),
+            other => Err(crate::ModelError::InvalidConfig(format!(
+                "unknown problem `{other}` (expected single-label, regression or multi-label)"
+            ))),
+        }
+    }
 }
 
 /// HF `BertForSequenceClassification`: `bert` with pooler, dropout, `classifier`.
@@ -258,9 +285,7 @@ pub struct BertForSequenceClassification<B: Backend, L: Module<B> = Linear<B>> {
 /// for one label, else single-label classification).
 pub fn problem_type_of(cfg: &BertConfig) -> ProblemType {
     match cfg.problem_type.as_deref() {
-        Some("regression") => ProblemType::Regression,
-        Some("multi_label_classification") => ProblemType::MultiLabel,
-        Some(_) => ProblemType::SingleLabel,
+        Some(name) => ProblemType::parse(name).unwrap_or(ProblemType::SingleLabel),
         None if cfg.labels() == 1 => ProblemType::Regression,
         None => ProblemType::SingleLabel,
     }

@@ -52,34 +52,3 @@ pub fn init_linear<B: Backend>(
         bias: bias.then(|| crate::init::zeros([d_out], device)),
     }
 }
-
-/// A [`Linear`] from PyTorch-layout data: `weight` is `[d_out, d_in]` row-major.
-pub fn linear_from_torch<B: Backend>(
-    weight: &[f32],
-    d_out: usize,
-    d_in: usize,
-    bias: Option<Vec<f32>>,
-    device: &B::Device,
-) -> Linear<B> {
-    let transposed = transpose(weight, d_out, d_in);
-    Linear {
-        weight: Param::from_tensor(Tensor::from_data(
-            TensorData::new(transposed, [d_in, d_out]),
-            device,
-        )),
-        bias: bias
-            .map(|b| Param::from_tensor(Tensor::from_data(TensorData::new(b, [d_out]), device))),
-    }
-}
-
-/// Row-major transpose of a `[rows, cols]` matrix.
-pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; rows * cols];
-    for r in 0..rows {
-        let row = &data[r * cols..(r + 1) * cols];
-        for (c, &v) in row.iter().enumerate() {
-            out[c * rows + r] = v;
-        }
-    }
-    out
-}

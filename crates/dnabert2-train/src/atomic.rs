@@ -1,7 +1,7 @@
-//! Crash-safe file writes: write a temporary file in the destination's
-//! directory, flush it to disk, then rename it over the destination. A reader
-//! (or a run killed half-way) sees either the old file or the new one, never a
-//! torn one.
+//! Crash-safe file writes as [`TrainError`]s, plus JSON helpers. The one implementation
+//! is [`dna_bpe::atomic`]: a temporary file in the destination's directory, flushed to
+//! disk, renamed over the destination. A reader (or a run killed half-way) sees either
+//! the old file or the new one, never a torn one.
 //!
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
@@ -10,25 +10,13 @@
 //! assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\n  \"step\": 3\n}");
 //! ```
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Result, TrainError, io_err};
 
 /// Atomically replaces `path` with `bytes`.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
-    tmp.persist(path).map_err(|e| TrainError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    dna_bpe::atomic::write(path, bytes).map_err(io_err(path))
 }
 
 /// Atomically replaces `path` with `value` as pretty-printed JSON.

@@ -20,7 +20,7 @@ pub struct GueOverrides {
     pub max_steps: Option<u64>,
     /// Batch size (default 32).
     pub batch_size: Option<usize>,
-    /// Peak learning rate (default 3e-5).
+    /// Peak learning rate (default: per starting point, see `FinetuneOptions::resolved`).
     pub lr: Option<f64>,
     /// Dev evaluation interval instead of the registry's.
     pub eval_every: Option<u64>,
@@ -53,12 +53,14 @@ impl<B: AutodiffBackend> GueTuner<B> {
         let o = &self.overrides;
         let mut opts = FinetuneOptions::new(out_dir);
         opts.seed = seed;
-        opts.epochs = o.epochs.or(task.epochs.map(f64::from)).unwrap_or(3.0);
+        // Overrides, else the registry's protocol; what neither sets (the learning rate, a
+        // missing warmup) comes from the starting point's recipe (FinetuneOptions::resolved).
+        opts.epochs = o.epochs.or(task.epochs.map(f64::from));
         opts.max_steps = o.max_steps.or(task.max_steps);
         opts.batch_size = o.batch_size.unwrap_or(32);
-        opts.lr = o.lr.unwrap_or(3e-5);
+        opts.lr = o.lr;
         opts.eval_every = o.eval_every.or(task.eval_steps).unwrap_or(200);
-        opts.warmup_steps = o.warmup.or(task.warmup_steps).unwrap_or(50);
+        opts.warmup_steps = o.warmup.or(task.warmup_steps);
         opts.patience = o.patience;
         opts.max_len = task.max_length;
         opts.progress = self.progress;

@@ -21,15 +21,13 @@
 //! ```
 
 use std::path::Path;
-use std::sync::Once;
 
+#[cfg(feature = "plots")]
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 
-use crate::error::{Result, TrainError, io_err};
-
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
-const FONT_NAME: &str = "dnabert2-mono";
+use crate::error::Result;
+#[cfg(feature = "plots")]
+use crate::error::{TrainError, io_err};
 
 /// One line of a panel.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,52 +63,54 @@ pub struct Panel {
     pub hlines: Vec<(String, f64)>,
 }
 
-fn register_font() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The font is compiled in and known to parse; a failure would only
-        // make text disappear, so it is not an error worth surfacing.
-        let _ = plotters::style::register_font(FONT_NAME, FontStyle::Normal, FONT);
-    });
-}
-
-/// Draws `panels` stacked vertically into a PNG of `size` pixels at `path`
-/// (written to a temporary file in the same directory, then renamed).
+/// Draws `panels` stacked vertically into a PNG of `size` pixels at `path`, atomically.
+/// Without the `plots` feature nothing is drawn (a debug event says so).
 pub fn draw_panels(path: &Path, title: &str, panels: &[Panel], size: (u32, u32)) -> Result<()> {
-    register_font();
-    let dir = crate::atomic::parent_dir(path);
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-plot-")
-        .suffix(".png")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    let tmp_path = tmp.path().to_path_buf();
-    let plot_err = |e: String| TrainError::Plot {
-        path: path.to_path_buf(),
-        message: e,
-    };
+    #[cfg(not(feature = "plots"))]
     {
-        let root = BitMapBackend::new(&tmp_path, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_err(e.to_string()))?;
-        let root = root
-            .titled(title, (FONT_NAME, 22))
-            .map_err(|e| plot_err(e.to_string()))?;
-        let areas = root.split_evenly((panels.len().max(1), 1));
-        for (panel, area) in panels.iter().zip(areas.iter()) {
-            draw_panel(area, panel).map_err(plot_err)?;
-        }
-        root.present().map_err(|e| plot_err(e.to_string()))?;
+        let _ = (title, panels, size);
+        log::debug!(
+            "built without the `plots` feature: {} not drawn",
+            path.display()
+        );
+        Ok(())
     }
-    tmp.persist(path).map_err(|e| TrainError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    #[cfg(feature = "plots")]
+    {
+        let font = gue_bench::chart::register_font();
+        let plot_err = |e: String| TrainError::Plot {
+            path: path.to_path_buf(),
+            message: e,
+        };
+        let mut drawn = Ok(());
+        dna_bpe::atomic::write_with(path, |tmp| {
+            drawn = (|| {
+                let root = BitMapBackend::new(tmp, size).into_drawing_area();
+                root.fill(&WHITE).map_err(|e| plot_err(e.to_string()))?;
+                let root = root
+                    .titled(title, (font, 22))
+                    .map_err(|e| plot_err(e.to_string()))?;
+                let areas = root.split_evenly((panels.len().max(1), 1));
+                for (panel, area) in panels.iter().zip(areas.iter()) {
+                    draw_panel(area, panel, font).map_err(plot_err)?;
+                }
+                root.present().map_err(|e| plot_err(e.to_string()))
+            })();
+            drawn
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        })
+        .map_err(io_err(path))?;
+        drawn
+    }
 }
 
+#[cfg(feature = "plots")]
 fn draw_panel(
     area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     p: &Panel,
+    font: &str,
 ) -> std::result::Result<(), String> {
     let finite = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
     let pts = p
@@ -140,7 +140,7 @@ fn draw_panel(
     let (y0, y1) = (y0 - pad, y1 + pad);
 
     let mut chart = ChartBuilder::on(area)
-        .caption(&p.title, (FONT_NAME, 18))
+        .caption(&p.title, (font, 18))
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(60)
@@ -150,7 +150,7 @@ fn draw_panel(
         .configure_mesh()
         .x_desc(p.x_label.as_str())
         .y_desc(p.y_label.as_str())
-        .label_style((FONT_NAME, 13))
+        .label_style((font, 13))
         .draw()
         .map_err(|e| e.to_string())?;
     for (i, s) in p.series.iter().enumerate() {
@@ -189,7 +189,7 @@ fn draw_panel(
     }
     chart
         .configure_series_labels()
-        .label_font((FONT_NAME, 13))
+        .label_font((font, 13))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .position(SeriesLabelPosition::UpperRight)
@@ -199,6 +199,7 @@ fn draw_panel(
 }
 
 /// Splits the horizontal line `y` over `[x0, x1]` into `n` dashes.
+#[cfg(feature = "plots")]
 fn dashed_segments(x0: f64, x1: f64, y: f64, n: usize) -> Vec<Vec<(f64, f64)>> {
     let w = (x1 - x0) / (2 * n) as f64;
     (0..n)

@@ -65,16 +65,11 @@ struct Item {
     line: usize,
 }
 
-/// Whether a path names a FASTA file (compression suffixes ignored).
+/// Whether a path names a FASTA file ([`dna_bpe::fasta::FASTA_EXTENSIONS`], compression
+/// suffixes ignored).
 pub fn is_fasta(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    let name = name.trim_end_matches(".gz").trim_end_matches(".xz");
-    [".fa", ".fasta", ".fna", ".fas", ".ffn"]
-        .iter()
-        .any(|e| name.ends_with(e))
+    path.file_name()
+        .is_some_and(|n| dna_bpe::fasta::is_fasta_name(&n.to_string_lossy().to_ascii_lowercase()))
 }
 
 fn read_csv_items(path: &Path, pair: bool) -> Result<Vec<Item>> {

@@ -14,12 +14,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{
-    AdamWConfig, GradientsAccumulator, GradientsParams, MultiGradientsParams, Optimizer,
-};
 use burn::prelude::*;
-use burn::tensor::backend::{AutodiffBackend, DeviceOps};
+use burn::tensor::backend::AutodiffBackend;
 use dnabert2_model::{BertConfig, BertForMaskedLM};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -33,8 +29,10 @@ use crate::error::{Result, TrainError, io_err};
 use crate::eval::{self, EvalSet, MlmScore};
 use crate::metrics_log::MetricsLog;
 use crate::mlm::MaskingConfig;
+use crate::optim::{AdamWSettings, HfAdamW};
 use crate::rng::{Stream, derive_seed, rng_for};
 use crate::schedule::LinearWarmupDecay;
+use crate::step::{StepStats, train_step};
 
 /// How long to train.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -68,14 +66,9 @@ pub struct PretrainConfig {
     pub warmup: Option<u64>,
     /// Run length.
     pub budget: Budget,
-    /// AdamW weight decay (1e-5 upstream).
-    pub weight_decay: f32,
-    /// AdamW betas (0.9, 0.98 upstream).
-    pub betas: (f32, f32),
-    /// AdamW epsilon (1e-6 upstream).
-    pub eps: f32,
-    /// Per-parameter gradient-norm clip (burn's `GradientClipping::Norm`); `None` disables.
-    pub grad_clip: Option<f32>,
+    /// AdamW (0.9, 0.98, eps 1e-6, weight decay 1e-5 upstream; no decay on biases and
+    /// LayerNorm weights) and the global gradient-norm clip (1.0).
+    pub optimizer: AdamWSettings,
     /// MLM corruption.
     pub masking: MaskingConfig,
     /// Dropout of the model (`None`: the preset's 0.1).
@@ -117,10 +110,12 @@ impl PretrainConfig {
             lr: 5e-4,
             warmup: None,
             budget,
-            weight_decay: 1e-5,
-            betas: (0.9, 0.98),
-            eps: 1e-6,
-            grad_clip: Some(1.0),
+            optimizer: AdamWSettings {
+                betas: (0.9, 0.98),
+                eps: 1e-6,
+                weight_decay: 1e-5,
+                max_grad_norm: Some(1.0),
+            },
             masking: MaskingConfig::default(),
             dropout: None,
             log_every: 10,
@@ -179,8 +174,8 @@ pub struct PretrainSummary {
 }
 
 /// Runs MLM pretraining on `devices` (one or more devices of backend `B`;
-/// with several, each micro-batch is split across them, gradients are
-/// summed with burn's `MultiGradientsParams` and one optimizer step is taken).
+/// with several, each micro-batch is split across them and the gradients are summed
+/// before one optimizer step; see [`crate::step`]).
 pub fn pretrain<B: AutodiffBackend>(
     cfg: &PretrainConfig,
     devices: &[B::Device],
@@ -208,87 +203,27 @@ pub fn pretrain<B: AutodiffBackend>(
         cfg.masking.first_regular_id,
     );
 
-    // ---- model and optimizer
-    let mut model_cfg = BertConfig::preset(&cfg.preset)?;
-    if let Some(p) = cfg.dropout {
-        model_cfg = model_cfg.with_dropout(p);
-    }
-    if model_cfg.vocab_size != corpus.manifest().vocab_size as usize {
-        return Err(TrainError::Config(format!(
-            "tokenizer vocabulary {} != model vocabulary {}",
-            corpus.manifest().vocab_size,
-            model_cfg.vocab_size
-        )));
-    }
+    // ---- model, optimizer, and where the run stands
+    let model_cfg = model_config(cfg, corpus.manifest().vocab_size as usize)?;
     B::seed(&device, derive_seed(cfg.seed, Stream::Init, 0, 0));
-    let mut model = BertForMaskedLM::<B>::init(&model_cfg, &device);
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(cfg.betas.0)
-        .with_beta_2(cfg.betas.1)
-        .with_epsilon(cfg.eps)
-        .with_weight_decay(cfg.weight_decay)
-        .with_grad_clipping(cfg.grad_clip.map(GradientClippingConfig::Norm))
-        .init::<B, BertForMaskedLM<B>>();
-
-    // ---- resume or start fresh
+    let model = BertForMaskedLM::<B>::init(&model_cfg, &device);
+    let optim = HfAdamW::new(cfg.optimizer);
     let ckpts = CheckpointManager::new(cfg.out_dir.join("checkpoints"), cfg.keep_last)?;
-    let metrics_path = cfg.out_dir.join("metrics.jsonl");
-    let latest = ckpts.latest()?;
-    let (mut state, mut log) = match (&latest, cfg.resume) {
-        (Some(ck), true) => {
-            model = checkpoint::load_module(model, &ck.dir, checkpoint::MODEL_RECORD, &device)?;
-            optim =
-                checkpoint::load_optimizer(optim, &ck.dir, checkpoint::OPTIMIZER_RECORD, &device)?;
-            if ck.state.seed != cfg.seed {
-                eprintln!(
-                    "note: resuming with the checkpoint's seed {} (not {})",
-                    ck.state.seed, cfg.seed
-                );
-            }
-            eprintln!(
-                "resuming from {} (step {})",
-                ck.dir.display(),
-                ck.state.step
-            );
-            (
-                ck.state.clone(),
-                MetricsLog::open_resumed(&metrics_path, ck.state.step)?,
-            )
-        }
-        (Some(ck), false) => {
-            return Err(TrainError::Config(format!(
-                "{} already holds checkpoints (newest: step {}); pass --resume to continue or choose another --out",
-                ckpts.root().display(),
-                ck.state.step
-            )));
-        }
-        (None, resume) => {
-            if resume {
-                eprintln!(
-                    "--resume: no checkpoint in {}, starting fresh",
-                    ckpts.root().display()
-                );
-            }
-            let total = match cfg.budget {
-                Budget::Steps(n) => n,
-                Budget::Minutes(m) => calibrate_steps::<B>(cfg, &model, &train, devices, m)?,
-            };
-            let warmup = cfg.warmup.unwrap_or(total * 6 / 100);
-            let mut s = TrainState::new(0, 0, LinearWarmupDecay::new(cfg.lr, warmup, total));
-            s.seed = cfg.seed;
-            s.extra = json!({ "preset": cfg.preset, "max_len": cfg.max_len, "batch_size": cfg.batch_size,
-                              "grad_accum": cfg.grad_accum, "devices": devices.len() });
-            (s, MetricsLog::create(&metrics_path)?)
-        }
-    };
-    let seed = state.seed;
+    let run = start_or_resume(cfg, &ckpts, model, optim, &train, devices)?;
+    let Run {
+        mut model,
+        mut optim,
+        mut state,
+        mut log,
+    } = run;
     let schedule = state.schedule;
     let resumed_from = state.step;
-    eprintln!(
-        "model {} ({} params), {} steps, warmup {}, peak lr {:.1e}, {} x {} windows of {} tokens per step on {} device(s)",
+    log::info!(
+        "model {} ({} params), {} steps (from step {}), warmup {}, peak lr {:.1e}, {} x {} windows of {} tokens per step on {} device(s)",
         cfg.preset,
         model.num_params(),
         schedule.total_steps,
+        state.step,
         schedule.warmup_steps,
         schedule.peak_lr,
         cfg.grad_accum,
@@ -296,114 +231,48 @@ pub fn pretrain<B: AutodiffBackend>(
         cfg.max_len,
         devices.len()
     );
-    eprintln!(
+    log::info!(
         "unigram baseline on held-out masks: loss {:.4}, accuracy {:.4}",
-        baseline.loss, baseline.accuracy
+        baseline.loss,
+        baseline.accuracy
     );
 
-    // ---- the loop
+    // ---- the loop: step, log, evaluate, save
+    let metrics_path = cfg.out_dir.join("metrics.jsonl");
     let bar = progress_bar(cfg, schedule.total_steps, state.step);
     let start = Instant::now();
     let elapsed_before = state.elapsed_secs;
-    let (mut train_secs, mut train_tokens) = (0.0f64, 0u64);
+    let mut speed = Throughput::default();
     let mut last_eval: Option<(u64, MlmScore)> = None;
     while state.step < schedule.total_steps {
-        let step = state.step;
-        let lr = schedule.lr(step);
         let t0 = Instant::now();
-
-        // Draw all micro-batches of this step; weight each part's mean loss by
-        // its share of the step's masked tokens, so the update equals one big batch.
-        let micro: Vec<MlmBatch> = (0..cfg.grad_accum as u64)
-            .map(|m| {
-                MlmBatch::sample(
-                    &train,
-                    cfg.batch_size,
-                    &cfg.masking,
-                    &mut rng_for(seed, Stream::Data, step, m),
-                )
-            })
-            .collect();
-        let total_masked: usize = micro.iter().map(MlmBatch::num_masked).sum();
-        let mut accums: Vec<GradientsAccumulator<BertForMaskedLM<B>>> = devices
-            .iter()
-            .map(|_| GradientsAccumulator::new())
-            .collect();
-        let replicas: Vec<BertForMaskedLM<B>> = if devices.len() == 1 {
-            vec![model.clone()]
-        } else {
-            devices.iter().map(|d| model.clone().fork(d)).collect()
-        };
-        let (mut loss_sum, mut correct, mut masked, mut tokens) = (0.0f64, 0u64, 0u64, 0u64);
-        for (m, batch) in micro.iter().enumerate() {
-            for (d, part) in split_rows(batch, devices.len()).into_iter().enumerate() {
-                if part.rows == 0 || part.num_masked() == 0 {
-                    continue;
+        let (m, row) = match mlm_step(cfg, model, &mut optim, &train, &state, devices) {
+            Ok(done) => done,
+            Err(e) => {
+                bar.abandon();
+                if let TrainError::NonFiniteLoss { step, loss, lr } = &e {
+                    let _ = log.append(&json!({ "step": step + 1, "event": "non_finite_loss",
+                                                "loss": loss.to_string(), "lr": lr }));
                 }
-                let dev = &devices[d];
-                B::seed(
-                    dev,
-                    derive_seed(seed, Stream::Dropout, step, (m * devices.len() + d) as u64),
-                );
-                let (input, labels) = part.to_tensors::<B>(dev)?;
-                let out = replicas[d].forward_masked(input, labels);
-                let weight = part.num_masked() as f64 / total_masked as f64;
-                let grads = (out.loss.clone() * weight).backward();
-                let (l, c, k) = eval::masked_stats(dnabert2_model::MaskedLmOutput {
-                    loss: out.loss.inner(),
-                    logits: out.logits.inner(),
-                    labels: out.labels.inner(),
-                });
-                let l = if cfg.fault_nan_at_step == Some(step) {
-                    f64::NAN
-                } else {
-                    l
-                };
-                loss_sum += l;
-                correct += c;
-                masked += k;
-                tokens += part.num_tokens() as u64;
-                accums[d].accumulate(
-                    &replicas[d],
-                    GradientsParams::from_grads(grads, &replicas[d]),
-                );
+                return Err(e);
             }
-        }
-        let loss = loss_sum / masked.max(1) as f64;
-        if !loss.is_finite() {
-            bar.abandon();
-            let _ = log.append(&json!({ "step": step + 1, "event": "non_finite_loss", "loss": loss.to_string(), "lr": lr }));
-            return Err(TrainError::NonFiniteLoss { step, loss, lr });
-        }
-        model = if devices.len() == 1 {
-            optim.step(lr, model, accums[0].grads())
-        } else {
-            let grads = accums
-                .iter_mut()
-                .zip(devices)
-                .map(|(a, d)| (a.grads(), d.id()))
-                .collect();
-            optim.step_multi(lr, model, MultiGradientsParams { grads })
         };
+        model = m;
         state.step += 1;
-        state.tokens += tokens;
+        state.tokens += row.tokens;
         state.windows_drawn += (cfg.batch_size * cfg.grad_accum) as u64;
-        train_secs += t0.elapsed().as_secs_f64();
-        train_tokens += tokens;
+        speed.add(row.tokens, t0.elapsed().as_secs_f64());
         state.elapsed_secs = elapsed_before + start.elapsed().as_secs_f64();
-        let accuracy = correct as f64 / masked.max(1) as f64;
-        let tps = train_tokens as f64 / train_secs.max(1e-9);
-
         bar.set_position(state.step);
         bar.set_message(format!(
-            "loss {loss:.3} acc {accuracy:.3} lr {lr:.2e} {tps:.0} tok/s"
+            "loss {:.3} acc {:.3} lr {:.2e} {:.0} tok/s",
+            row.stats.loss,
+            row.accuracy(),
+            row.stats.lr,
+            speed.tokens_per_sec()
         ));
         if state.step % cfg.log_every == 0 {
-            log.append(
-                &json!({ "step": state.step, "tokens": state.tokens, "loss": loss, "lr": lr,
-                                "masked_accuracy": accuracy, "tokens_per_sec": tps,
-                                "elapsed_secs": state.elapsed_secs }),
-            )?;
+            log.append(&row.to_json(&state, speed.tokens_per_sec()))?;
         }
 
         let out_of_time =
@@ -411,10 +280,7 @@ pub fn pretrain<B: AutodiffBackend>(
         let last = state.step == schedule.total_steps || out_of_time;
         let save = state.step % cfg.save_every == 0 || last;
         if state.step % cfg.eval_every == 0 || save {
-            let score = eval::evaluate(&model.valid(), &eval_set, &device)?;
-            log.append(&json!({ "step": state.step, "tokens": state.tokens, "eval_loss": score.loss,
-                                "eval_masked_accuracy": score.accuracy, "baseline_loss": baseline.loss,
-                                "baseline_accuracy": baseline.accuracy, "eval_masked_tokens": score.masked }))?;
+            let score = evaluate_and_log(&model, &eval_set, &baseline, &state, &mut log, &device)?;
             bar.println(format!(
                 "step {:>7}  eval loss {:.4}  eval acc {:.4}  (unigram baseline {:.4} / {:.4})",
                 state.step, score.loss, score.accuracy, baseline.loss, baseline.accuracy
@@ -426,11 +292,7 @@ pub fn pretrain<B: AutodiffBackend>(
             state.eval_loss = last_eval
                 .filter(|(s, _)| *s == state.step)
                 .map(|(_, e)| e.loss);
-            ckpts.save(&state, |dir| {
-                dnabert2_model::checkpoint::save_mlm(&model, &model_cfg, dir)?;
-                checkpoint::save_module(&model, dir, checkpoint::MODEL_RECORD)?;
-                checkpoint::save_optimizer::<B, _, _>(&optim, dir, checkpoint::OPTIMIZER_RECORD)
-            })?;
+            save_checkpoint(&ckpts, &state, &model, &model_cfg, &optim)?;
         }
         if out_of_time {
             bar.println("time budget spent");
@@ -444,18 +306,310 @@ pub fn pretrain<B: AutodiffBackend>(
         None => eval::evaluate(&model.valid(), &eval_set, &device)?,
     };
     curves::draw(&metrics_path, &cfg.out_dir.join("curves.png"))?;
-    let best = ckpts.best()?.map(|c| c.dir);
+    let tokens_per_sec = if speed.secs > 0.0 {
+        speed.tokens_per_sec()
+    } else {
+        // Nothing left to train in this process: report the run's own average.
+        state.tokens as f64 / state.elapsed_secs.max(1e-9)
+    };
     let summary = PretrainSummary {
         steps: state.step,
         tokens: state.tokens,
         resumed_from,
         eval,
         baseline,
-        tokens_per_sec: train_tokens as f64 / train_secs.max(1e-9),
-        best_checkpoint: best,
+        tokens_per_sec,
+        best_checkpoint: ckpts.best()?.map(|c| c.dir),
     };
     crate::atomic::write_json(&cfg.out_dir.join("summary.json"), &summary)?;
     Ok(summary)
+}
+
+/// The preset with the run's dropout, checked against the tokenizer's vocabulary.
+fn model_config(cfg: &PretrainConfig, vocab: usize) -> Result<BertConfig> {
+    let mut model_cfg = BertConfig::preset(&cfg.preset)?;
+    if let Some(p) = cfg.dropout {
+        model_cfg = model_cfg.with_dropout(p);
+    }
+    if model_cfg.vocab_size != vocab {
+        return Err(TrainError::Config(format!(
+            "tokenizer vocabulary {vocab} != model vocabulary {}",
+            model_cfg.vocab_size
+        )));
+    }
+    Ok(model_cfg)
+}
+
+/// Model, optimizer, state and metrics log of this invocation.
+struct Run<B: AutodiffBackend> {
+    model: BertForMaskedLM<B>,
+    optim: HfAdamW<B, BertForMaskedLM<B>>,
+    state: TrainState,
+    log: MetricsLog,
+}
+
+/// Starts a fresh run, or continues from the newest checkpoint with `--resume`
+/// (re-planning the schedule when the budget changed; see [`plan_resumed`]).
+fn start_or_resume<B: AutodiffBackend>(
+    cfg: &PretrainConfig,
+    ckpts: &CheckpointManager,
+    model: BertForMaskedLM<B>,
+    optim: HfAdamW<B, BertForMaskedLM<B>>,
+    train: &WindowSampler<'_>,
+    devices: &[B::Device],
+) -> Result<Run<B>> {
+    let device = &devices[0];
+    let metrics_path = cfg.out_dir.join("metrics.jsonl");
+    let latest = ckpts.latest()?;
+    let calibrate = |minutes: f64| calibrate_steps::<B>(cfg, &model, train, devices, minutes);
+    match (latest, cfg.resume) {
+        (Some(ck), true) => {
+            let mut state = ck.state.clone();
+            if state.seed != cfg.seed {
+                log::warn!(
+                    "resuming with the checkpoint's seed {} (not {})",
+                    state.seed,
+                    cfg.seed
+                );
+            }
+            log::info!("resuming from {} (step {})", ck.dir.display(), state.step);
+            state.schedule = plan_resumed(cfg, &state, calibrate)?;
+            state.extra["budget"] = json!(cfg.budget);
+            let model = checkpoint::load_module(model, &ck.dir, checkpoint::MODEL_RECORD, device)?;
+            let optim =
+                checkpoint::load_optimizer(optim, &ck.dir, checkpoint::OPTIMIZER_RECORD, device)?;
+            let log = MetricsLog::open_resumed(&metrics_path, state.step)?;
+            Ok(Run {
+                model,
+                optim,
+                state,
+                log,
+            })
+        }
+        (Some(ck), false) => Err(TrainError::Config(format!(
+            "{} already holds checkpoints (newest: step {}); pass --resume to continue or choose another --out",
+            ckpts.root().display(),
+            ck.state.step
+        ))),
+        (None, resume) => {
+            if resume {
+                log::warn!(
+                    "--resume: no checkpoint in {}, starting fresh",
+                    ckpts.root().display()
+                );
+            }
+            let total = match cfg.budget {
+                Budget::Steps(n) => n,
+                Budget::Minutes(m) => calibrate(m)?,
+            };
+            let warmup = cfg.warmup.unwrap_or(total * 6 / 100);
+            let mut state = TrainState::new(0, 0, LinearWarmupDecay::new(cfg.lr, warmup, total));
+            state.seed = cfg.seed;
+            state.extra = json!({ "preset": cfg.preset, "max_len": cfg.max_len, "batch_size": cfg.batch_size,
+                                  "grad_accum": cfg.grad_accum, "devices": devices.len(), "budget": cfg.budget });
+            let log = MetricsLog::create(&metrics_path)?;
+            Ok(Run {
+                model,
+                optim,
+                state,
+                log,
+            })
+        }
+    }
+}
+
+/// The schedule of a resumed run. An unchanged budget keeps the checkpoint's schedule, so
+/// an interrupted run finishes exactly as planned. A new target (`--steps N` other than the
+/// planned total, or a `--minutes` budget other than the saved one) re-plans it the way
+/// Hugging Face Trainer does when `max_steps` changes on resume: the same peak learning
+/// rate and warmup steps (the scheduler state is restored), linear decay re-aimed at the
+/// new total, continuing from the saved step. `--minutes` counts time across resumes, so
+/// the new total is the saved step plus what fits in the time left (calibrated again).
+pub fn plan_resumed(
+    cfg: &PretrainConfig,
+    state: &TrainState,
+    calibrate: impl FnOnce(f64) -> Result<u64>,
+) -> Result<LinearWarmupDecay> {
+    let old = state.schedule;
+    let saved: Option<Budget> = serde_json::from_value(state.extra["budget"].clone()).ok();
+    let total = match cfg.budget {
+        Budget::Steps(n) if n == old.total_steps => return Ok(old),
+        Budget::Steps(n) => n,
+        Budget::Minutes(m) if saved == Some(Budget::Minutes(m)) => return Ok(old),
+        Budget::Minutes(m) => {
+            let left = m * 60.0 - state.elapsed_secs;
+            if left <= 0.0 {
+                state.step
+            } else {
+                state.step + calibrate(left / 60.0)?
+            }
+        }
+    };
+    let warmup = cfg.warmup.unwrap_or(old.warmup_steps);
+    let new = LinearWarmupDecay::new(old.peak_lr, warmup, total);
+    if total <= state.step {
+        log::warn!(
+            "the checkpoint is at step {} and the new budget ends at step {total}: nothing left to train",
+            state.step
+        );
+    } else {
+        log::info!(
+            "re-planned the schedule for the new budget: {} -> {total} steps (warmup {warmup}, peak lr {:.1e}); lr at step {} is now {:.3e}",
+            old.total_steps,
+            new.peak_lr,
+            state.step,
+            new.lr(state.step)
+        );
+    }
+    if (cfg.lr - old.peak_lr).abs() > f64::EPSILON * old.peak_lr {
+        log::warn!(
+            "--lr {:.1e} ignored on resume: the run keeps its peak lr {:.1e}",
+            cfg.lr,
+            old.peak_lr
+        );
+    }
+    Ok(new)
+}
+
+/// Masked-token counts of one step.
+struct StepRow {
+    stats: StepStats,
+    correct: u64,
+    masked: u64,
+    tokens: u64,
+}
+
+impl StepRow {
+    fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.masked.max(1) as f64
+    }
+
+    fn to_json(&self, state: &TrainState, tokens_per_sec: f64) -> serde_json::Value {
+        json!({ "step": state.step, "tokens": state.tokens, "loss": self.stats.loss, "lr": self.stats.lr,
+                "grad_norm": self.stats.grad_norm, "masked_accuracy": self.accuracy(),
+                "tokens_per_sec": tokens_per_sec, "elapsed_secs": state.elapsed_secs })
+    }
+}
+
+/// One MLM optimizer step at `state.step`: draw the step's micro-batches (a pure function of
+/// `(seed, step)`), split them over the devices, weight each part's mean loss by its share of
+/// the step's masked tokens (so the update equals one big batch), and run [`train_step`].
+fn mlm_step<B: AutodiffBackend>(
+    cfg: &PretrainConfig,
+    model: BertForMaskedLM<B>,
+    optim: &mut HfAdamW<B, BertForMaskedLM<B>>,
+    train: &WindowSampler<'_>,
+    state: &TrainState,
+    devices: &[B::Device],
+) -> Result<(BertForMaskedLM<B>, StepRow)> {
+    let (seed, step) = (state.seed, state.step);
+    let micro: Vec<MlmBatch> = (0..cfg.grad_accum as u64)
+        .map(|m| {
+            let mut rng = rng_for(seed, Stream::Data, step, m);
+            MlmBatch::sample(train, cfg.batch_size, &cfg.masking, &mut rng)
+        })
+        .collect();
+    let total_masked: usize = micro.iter().map(MlmBatch::num_masked).sum();
+    let parts = micro.iter().enumerate().flat_map(|(m, batch)| {
+        split_rows(batch, devices.len())
+            .into_iter()
+            .enumerate()
+            .filter(|(_, p)| p.rows > 0 && p.num_masked() > 0)
+            .map(move |(d, p)| (d, (m, d, p)))
+    });
+    let fault = cfg.fault_nan_at_step == Some(step);
+    let lr = state.schedule.lr(step);
+    let (model, stats, counts) = train_step(
+        model,
+        optim,
+        step,
+        lr,
+        devices,
+        parts,
+        |replica, (m, d, part)| {
+            let dev = &devices[*d];
+            B::seed(
+                dev,
+                derive_seed(seed, Stream::Dropout, step, (m * devices.len() + d) as u64),
+            );
+            let (input, labels) = part.to_tensors::<B>(dev)?;
+            let out = replica.forward_masked(input, labels);
+            let weight = part.num_masked() as f64 / total_masked as f64;
+            let mut weighted = out.loss.clone() * weight;
+            if fault {
+                weighted = weighted * f32::NAN;
+            }
+            let (_, correct, masked) = eval::masked_stats(dnabert2_model::MaskedLmOutput {
+                loss: out.loss.inner(),
+                logits: out.logits.inner(),
+                labels: out.labels.inner(),
+            });
+            Ok((weighted, (correct, masked, part.num_tokens() as u64)))
+        },
+    )?;
+    let mut row = StepRow {
+        stats,
+        correct: 0,
+        masked: 0,
+        tokens: 0,
+    };
+    for (c, k, t) in counts {
+        row.correct += c;
+        row.masked += k;
+        row.tokens += t;
+    }
+    Ok((model, row))
+}
+
+/// Evaluates on the held-out set and appends the row to the metrics log.
+fn evaluate_and_log<B: AutodiffBackend>(
+    model: &BertForMaskedLM<B>,
+    eval_set: &EvalSet,
+    baseline: &MlmScore,
+    state: &TrainState,
+    log: &mut MetricsLog,
+    device: &B::Device,
+) -> Result<MlmScore> {
+    let score = eval::evaluate(&model.valid(), eval_set, device)?;
+    log.append(&json!({ "step": state.step, "tokens": state.tokens, "eval_loss": score.loss,
+                        "eval_masked_accuracy": score.accuracy, "baseline_loss": baseline.loss,
+                        "baseline_accuracy": baseline.accuracy, "eval_masked_tokens": score.masked }))?;
+    Ok(score)
+}
+
+/// Saves a checkpoint: the HF directory (config + safetensors) and the burn records of the
+/// model and optimizer that exact resumption needs.
+fn save_checkpoint<B: AutodiffBackend>(
+    ckpts: &CheckpointManager,
+    state: &TrainState,
+    model: &BertForMaskedLM<B>,
+    model_cfg: &BertConfig,
+    optim: &HfAdamW<B, BertForMaskedLM<B>>,
+) -> Result<()> {
+    ckpts.save(state, |dir| {
+        dnabert2_model::checkpoint::save_mlm(model, model_cfg, dir)?;
+        checkpoint::save_module(model, dir, checkpoint::MODEL_RECORD)?;
+        checkpoint::save_optimizer::<B, _, _>(optim, dir, checkpoint::OPTIMIZER_RECORD)
+    })?;
+    Ok(())
+}
+
+/// Training tokens per second of this process (evaluation and saving excluded).
+#[derive(Debug, Default)]
+struct Throughput {
+    tokens: u64,
+    secs: f64,
+}
+
+impl Throughput {
+    fn add(&mut self, tokens: u64, secs: f64) {
+        self.tokens += tokens;
+        self.secs += secs;
+    }
+
+    fn tokens_per_sec(&self) -> f64 {
+        self.tokens as f64 / self.secs.max(1e-9)
+    }
 }
 
 /// Splits a batch into `n` nearly equal row ranges (one per device).
@@ -498,14 +652,14 @@ fn calibrate_steps<B: AutodiffBackend>(
     let eval_share = cfg.eval_windows as f64
         / (3.0 * (cfg.batch_size * cfg.grad_accum) as f64 * cfg.eval_every as f64);
     let steps = (minutes * 60.0 / (per_step * (1.0 + eval_share))).floor() as u64;
-    eprintln!("calibration: {per_step:.3} s/step -> {steps} steps in {minutes} min");
+    log::info!("calibration: {per_step:.3} s/step -> {steps} steps in {minutes:.2} min");
     Ok(steps.max(1))
 }
 
 fn report_corpus(corpus: &TokenCorpus) {
     let m = corpus.manifest();
     let bases: u64 = m.files.iter().map(|f| f.bases).sum();
-    eprintln!(
+    log::info!(
         "corpus: {} files, {} contigs, {:.1} Mbp -> {} train + {} held-out tokens ({} chunks){} [{}]",
         m.files.len(),
         m.contigs.len(),
@@ -528,4 +682,56 @@ fn progress_bar(cfg: &PretrainConfig, total: u64, pos: u64) -> ProgressBar {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(budget: Budget) -> PretrainConfig {
+        let corpus = CorpusConfig::new(vec![], PathBuf::from("cache"));
+        PretrainConfig::new(corpus, PathBuf::from("out"), "tiny", budget)
+    }
+
+    fn state(step: u64, total: u64, budget: Budget, elapsed: f64) -> TrainState {
+        let mut s = TrainState::new(step, 0, LinearWarmupDecay::new(5e-4, 10, total));
+        s.elapsed_secs = elapsed;
+        s.extra = json!({ "budget": budget });
+        s
+    }
+
+    #[test]
+    fn unchanged_budget_keeps_the_schedule() {
+        let s = state(30, 100, Budget::Steps(100), 5.0);
+        let plan =
+            plan_resumed(&cfg(Budget::Steps(100)), &s, |_| panic!("no calibration")).unwrap();
+        assert_eq!(plan, s.schedule);
+        let s = state(30, 100, Budget::Minutes(2.0), 60.0);
+        let plan =
+            plan_resumed(&cfg(Budget::Minutes(2.0)), &s, |_| panic!("no calibration")).unwrap();
+        assert_eq!(plan, s.schedule);
+    }
+
+    #[test]
+    fn new_step_target_replans_decay_keeping_peak_and_warmup() {
+        let s = state(30, 30, Budget::Steps(30), 5.0);
+        let plan = plan_resumed(&cfg(Budget::Steps(60)), &s, |_| panic!("no calibration")).unwrap();
+        assert_eq!(plan, LinearWarmupDecay::new(5e-4, 10, 60));
+        assert!(plan.lr(30) > 0.0);
+    }
+
+    #[test]
+    fn new_time_budget_calibrates_the_time_left() {
+        let s = state(30, 30, Budget::Minutes(1.0), 60.0);
+        let plan = plan_resumed(&cfg(Budget::Minutes(3.0)), &s, |m| {
+            assert!((m - 2.0).abs() < 1e-9, "two minutes left, got {m}");
+            Ok(50)
+        })
+        .unwrap();
+        assert_eq!(plan.total_steps, 80);
+        // A budget already spent: nothing left.
+        let plan =
+            plan_resumed(&cfg(Budget::Minutes(0.5)), &s, |_| panic!("no calibration")).unwrap();
+        assert_eq!(plan.total_steps, 30);
+    }
 }

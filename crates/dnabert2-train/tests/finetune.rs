@@ -27,11 +27,11 @@ fn data(name: &str) -> PathBuf {
 fn tiny_opts(out: &Path) -> FinetuneOptions {
     let mut o = FinetuneOptions::new(out);
     o.seed = 7;
-    o.epochs = 10.0;
+    o.epochs = Some(10.0);
     o.max_steps = Some(24);
     o.batch_size = 16;
-    o.lr = 2e-3;
-    o.warmup_steps = 4;
+    o.lr = Some(2e-3);
+    o.warmup_steps = Some(4);
     o.eval_every = 4;
     o.max_len = Some(20);
     o.dropout = Some(0.0);
@@ -246,7 +246,7 @@ fn pair_input_with_class_weights_and_regression_run() {
     let mut o = tiny_opts(dir.path());
     o.max_steps = Some(6);
     o.eval_every = 3;
-    o.lr = 1e-3;
+    o.lr = Some(1e-3);
     let s = run(&reg, &o);
     assert_eq!(s.problem, Problem::Regression);
     assert!(s.test.is_none());
@@ -357,7 +357,7 @@ fn gue_runner_records_runs_and_resumes() {
             o.max_steps,
             o.epochs
         ),
-        (Some(20), 3, 2, Some(6), 10.0)
+        (Some(20), 3, Some(2), Some(6), Some(10.0))
     );
     let out = tempfile::tempdir().unwrap();
     let cfg = gue_bench::RunnerConfig {

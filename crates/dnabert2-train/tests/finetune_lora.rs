@@ -30,8 +30,8 @@ fn lora_finetune_writes_peft_adapter_and_merged_checkpoint() {
     let splits = TaskSplits::read_dir(&data).unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut o = FinetuneOptions::new(out.path());
-    (o.seed, o.max_steps, o.batch_size, o.lr) = (3, Some(4), 16, 1e-3);
-    (o.warmup_steps, o.eval_every, o.max_len, o.progress) = (1, 2, Some(20), false);
+    (o.seed, o.max_steps, o.batch_size, o.lr) = (3, Some(4), 16, Some(1e-3));
+    (o.warmup_steps, o.eval_every, o.max_len, o.progress) = (Some(1), 2, Some(20), false);
     let lora =
         dnabert2_lora::LoraConfig::from_cli(4, 8.0, 0.05, "Wqkv,dense,gated_layers,wo").unwrap();
     let src = ModelSource::Preset("tiny".into());

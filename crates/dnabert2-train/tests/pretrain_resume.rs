@@ -230,3 +230,56 @@ fn two_replicas_match_one_device() {
     // And the runs did move: losses change between steps.
     assert!((one[0].1 - one[5].1).abs() > 1e-3);
 }
+
+/// `(step, lr)` of the training rows of a metrics log.
+fn lrs(out: &Path) -> Vec<(u64, f64)> {
+    MetricsLog::read(&out.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .filter_map(|r| Some((r["step"].as_u64()?, r.get("lr")?.as_f64()?)))
+        .collect()
+}
+
+/// A finished run resumed with a larger `--steps` continues to the new target, with the
+/// schedule re-planned for it, and reports a real throughput; resuming with the same
+/// target has nothing to do and still reports the run's throughput.
+#[test]
+fn resume_with_more_steps_continues_to_the_new_target() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let mut cfg = config(&out, &tmp.path().join("cache"));
+    cfg.budget = Budget::Steps(10);
+    cfg.save_every = 5;
+    cfg.eval_every = 5;
+    let first = pretrain::<FlexAutodiff>(&cfg, &device()).unwrap();
+    assert_eq!(first.steps, 10);
+
+    cfg.resume = true;
+    let same = pretrain::<FlexAutodiff>(&cfg, &device()).unwrap();
+    assert_eq!((same.steps, same.resumed_from), (10, 10));
+    assert!(same.tokens_per_sec > 0.0, "{}", same.tokens_per_sec);
+
+    cfg.budget = Budget::Steps(20);
+    let more = pretrain::<FlexAutodiff>(&cfg, &device()).unwrap();
+    assert_eq!((more.steps, more.resumed_from), (20, 10));
+    assert!(more.tokens > first.tokens);
+    assert!(more.tokens_per_sec > 0.0);
+    let rows = lrs(&out);
+    assert_eq!(rows.len(), 20, "one row per step: {rows:?}");
+    // The row of step s logs the lr step s-1 used. Steps 11..20 follow warmup 5 -> decay to
+    // 0 at 20 (the new plan), steps 1..10 the old plan (decay to 0 at 10).
+    let new = dnabert2_train::schedule::LinearWarmupDecay::new(1e-3, 5, 20);
+    let old = dnabert2_train::schedule::LinearWarmupDecay::new(1e-3, 5, 10);
+    for (step, lr) in rows {
+        let want = if step <= 10 {
+            old.lr(step - 1)
+        } else {
+            new.lr(step - 1)
+        };
+        assert!((lr - want).abs() < 1e-12, "step {step}: lr {lr} vs {want}");
+    }
+    let mgr = CheckpointManager::new(out.join("checkpoints"), 2).unwrap();
+    let latest = mgr.latest().unwrap().unwrap();
+    assert_eq!(latest.state.schedule.total_steps, 20);
+}

@@ -20,6 +20,8 @@
 #![deny(missing_docs)]
 
 pub mod atomic;
+#[cfg(feature = "plots")]
+pub mod chart;
 pub mod data;
 pub mod error;
 pub mod metrics;

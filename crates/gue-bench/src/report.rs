@@ -2,10 +2,6 @@
 //! (a bar chart of our scores beside the paper's DNABERT-2 scores).
 
 use std::path::Path;
-use std::sync::Once;
-
-use plotters::prelude::*;
-use plotters::style::FontTransform;
 
 use crate::atomic::write_atomic;
 use crate::error::RunnerError;
@@ -16,9 +12,6 @@ use crate::runner::RunRecord;
 pub const REPORT_MD: &str = "report.md";
 /// File name of the bar chart inside the output directory.
 pub const REPORT_PNG: &str = "report.png";
-
-/// DejaVu Sans (free licence, see `assets/DejaVuSans-LICENSE.txt`), used for chart text.
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// Mean and spread of one task's headline metric over seeds, x100 like the paper.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +67,7 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 /// Tasks to show for one model: every task of each benchmark that has at least one result.
-fn shown_tasks<'a>(
+pub(crate) fn shown_tasks<'a>(
     registry: &'a Registry,
     records: &[RunRecord],
     model: &str,
@@ -168,129 +161,7 @@ pub fn render_markdown(registry: &Registry, records: &[RunRecord]) -> String {
     s
 }
 
-fn register_font() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The font is embedded and known to parse; a failure would only drop chart text.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
-    });
-}
-
-/// Draw `report.png`: per task, our mean (with ±sd whisker) beside the paper's
-/// DNABERT-2 score, for the first model in the records.
-pub fn render_png(
-    path: &Path,
-    registry: &Registry,
-    records: &[RunRecord],
-) -> Result<(), RunnerError> {
-    register_font();
-    let chart_err = |e: &dyn std::fmt::Display| RunnerError::Chart {
-        file: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let Some(model) = models(records).into_iter().next() else {
-        return Ok(());
-    };
-    let rows: Vec<(String, Option<TaskAggregate>, Option<f64>)> =
-        shown_tasks(registry, records, &model)
-            .into_iter()
-            .map(|t| {
-                (
-                    t.path(),
-                    aggregate(records, &model, &t.path()),
-                    t.published.dnabert2,
-                )
-            })
-            .collect();
-    let n = rows.len().max(1);
-    let ymin = rows
-        .iter()
-        .filter_map(|(_, a, _)| a.as_ref().map(|a| a.mean - a.sd))
-        .fold(0.0f64, f64::min)
-        .floor();
-    let width = (140 + 38 * n as u32).max(480);
-    let root = BitMapBackend::new(path, (width, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| chart_err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{model} vs DNABERT-2 (paper), x100"),
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(130)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0f64..n as f64, ymin..100f64)
-        .map_err(|e| chart_err(&e))?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(0)
-        .y_desc("score x100 (MCC / F1)")
-        .draw()
-        .map_err(|e| chart_err(&e))?;
-    let ours_color = RGBColor(31, 119, 180);
-    let paper_color = RGBColor(255, 127, 14);
-    for (i, (name, agg, paper)) in rows.iter().enumerate() {
-        let x = i as f64;
-        if let Some(a) = agg {
-            chart
-                .draw_series([Rectangle::new(
-                    [(x + 0.1, 0.0), (x + 0.5, a.mean)],
-                    ours_color.filled(),
-                )])
-                .map_err(|e| chart_err(&e))?;
-            chart
-                .draw_series([PathElement::new(
-                    vec![(x + 0.3, a.mean - a.sd), (x + 0.3, a.mean + a.sd)],
-                    BLACK,
-                )])
-                .map_err(|e| chart_err(&e))?;
-        }
-        if let Some(p) = paper {
-            chart
-                .draw_series([Rectangle::new(
-                    [(x + 0.5, 0.0), (x + 0.9, *p)],
-                    paper_color.filled(),
-                )])
-                .map_err(|e| chart_err(&e))?;
-        }
-        let (px, py) = chart.backend_coord(&(x + 0.5, ymin));
-        let style = ("sans-serif", 13)
-            .into_font()
-            .transform(FontTransform::Rotate90)
-            .color(&BLACK);
-        root.draw(&Text::new(name.clone(), (px - 6, py + 6), style))
-            .map_err(|e| chart_err(&e))?;
-    }
-    chart
-        .draw_series([Rectangle::new(
-            [(0.0, ymin), (0.0, ymin)],
-            ours_color.filled(),
-        )])
-        .map_err(|e| chart_err(&e))?
-        .label(format!("{model} (mean ± sd)"))
-        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], ours_color.filled()));
-    chart
-        .draw_series([Rectangle::new(
-            [(0.0, ymin), (0.0, ymin)],
-            paper_color.filled(),
-        )])
-        .map_err(|e| chart_err(&e))?
-        .label("DNABERT-2 (paper)")
-        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], paper_color.filled()));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| chart_err(&e))?;
-    root.present().map_err(|e| chart_err(&e))?;
-    Ok(())
-}
-
-/// Write `report.md` atomically and `report.png` (drawn to a temporary file,
-/// then renamed) into `out_dir`.
+/// Write `report.md` and (with the `plots` feature) `report.png` atomically into `out_dir`.
 pub fn write_report(
     out_dir: &Path,
     registry: &Registry,
@@ -303,8 +174,7 @@ pub fn write_report(
     if records.is_empty() {
         return Ok(());
     }
-    let tmp = out_dir.join(format!(".{REPORT_PNG}.{}.tmp.png", std::process::id()));
-    render_png(&tmp, registry, records)?;
-    let dst = out_dir.join(REPORT_PNG);
-    std::fs::rename(&tmp, &dst).map_err(|source| RunnerError::Io { file: dst, source })
+    #[cfg(feature = "plots")]
+    crate::chart::write_png(&out_dir.join(REPORT_PNG), registry, records)?;
+    Ok(())
 }

@@ -13,7 +13,6 @@
 use std::path::{Path, PathBuf};
 
 use dnabert2_model::ProblemType;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 
@@ -88,57 +87,15 @@ impl Examples {
     }
 }
 
-/// What the labels are and how many outputs the head needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Problem {
-    /// Integer classes, cross-entropy.
-    SingleLabel,
-    /// One real output, MSE.
-    Regression,
-    /// Independent binary labels, BCE.
-    MultiLabel,
-}
+/// What the labels are: the model crate's [`ProblemType`], under the name fine-tuning uses.
+pub use dnabert2_model::ProblemType as Problem;
 
-impl Problem {
-    /// The model crate's equivalent.
-    pub fn model_problem(self) -> ProblemType {
-        match self {
-            Problem::SingleLabel => ProblemType::SingleLabel,
-            Problem::Regression => ProblemType::Regression,
-            Problem::MultiLabel => ProblemType::MultiLabel,
-        }
-    }
-
-    /// HF `problem_type` string.
-    pub fn hf_name(self) -> &'static str {
-        match self {
-            Problem::SingleLabel => "single_label_classification",
-            Problem::Regression => "regression",
-            Problem::MultiLabel => "multi_label_classification",
-        }
-    }
-
-    /// Parses `single-label` / `regression` / `multi-label` (also HF names).
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "single-label" | "single_label" | "classification" | "single_label_classification" => {
-                Ok(Problem::SingleLabel)
-            }
-            "regression" => Ok(Problem::Regression),
-            "multi-label" | "multi_label" | "multi_label_classification" => Ok(Problem::MultiLabel),
-            other => Err(TrainError::Config(format!(
-                "unknown problem `{other}` (expected single-label, regression or multi-label)"
-            ))),
-        }
-    }
-
-    fn of(t: &Targets) -> Self {
-        match t {
-            Targets::Class(_) => Problem::SingleLabel,
-            Targets::Real(_) => Problem::Regression,
-            Targets::Multi(_) => Problem::MultiLabel,
-        }
+/// The problem a split's targets imply.
+fn problem_of(t: &Targets) -> Problem {
+    match t {
+        Targets::Class(_) => Problem::SingleLabel,
+        Targets::Real(_) => Problem::Regression,
+        Targets::Multi(_) => Problem::MultiLabel,
     }
 }
 
@@ -161,15 +118,15 @@ impl TaskSplits {
     /// Assembles splits, inferring the number of outputs from the train labels and
     /// checking dev/test labels fit (errors name the file and line).
     pub fn new(train: Examples, dev: Examples, test: Examples) -> Result<Self> {
-        let problem = Problem::of(&train.targets);
+        let problem = problem_of(&train.targets);
         for s in [&dev, &test] {
-            if Problem::of(&s.targets) != problem && problem != Problem::Regression {
+            if problem_of(&s.targets) != problem && problem != Problem::Regression {
                 return Err(data_err(
                     &s.file,
                     None,
                     format!(
                         "labels are {:?} but train labels are {problem:?}",
-                        Problem::of(&s.targets)
+                        problem_of(&s.targets)
                     ),
                 ));
             }

@@ -5,7 +5,7 @@ use burn::tensor::backend::AutodiffBackend;
 use dnabert2_lora::{LoraConfig, apply_lora, save_adapter};
 
 use super::data::TaskSplits;
-use super::options::{FinetuneOptions, ModelSource};
+use super::options::{FinetuneOptions, ModelSource, Start};
 use super::train::{FinetuneSummary, build_classifier, finetune, finetune_with, tokenizer_of};
 use crate::error::{Result, io_err};
 
@@ -27,6 +27,7 @@ pub fn finetune_source<B: AutodiffBackend>(
     device: &B::Device,
     lora: Option<&LoraConfig>,
 ) -> Result<FinetuneSummary> {
+    let opts = &opts.resolved(Start::of(source, lora.is_some()));
     let Some(cfg) = lora else {
         return Ok(finetune_with::<B, _, _>(source, splits, opts, device, |m| m)?.0);
     };

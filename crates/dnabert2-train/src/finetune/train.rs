@@ -6,8 +6,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dna_bpe::Tokenizer;
@@ -23,13 +21,15 @@ use super::data::{Problem, Targets, TaskSplits};
 use super::encode::{Encoded, batch_input, tokenizer_for};
 use super::evaluate::{EvalResult, evaluate};
 use super::objective::{balanced_weights, batch_loss};
-use super::options::{ClassWeights, FinetuneOptions, ModelSource};
+use super::options::{ClassWeights, FinetuneOptions, ModelSource, Start};
 use crate::atomic;
 use crate::checkpoint::resolve_model_dir;
 use crate::error::{Result, TrainError};
 use crate::metrics_log::MetricsLog;
+use crate::optim::{AdamWSettings, HfAdamW};
 use crate::rng::{Stream, derive_seed, rng_for};
 use crate::schedule::LinearWarmupDecay;
+use crate::step::train_step;
 
 /// File name of the test report in the output directory.
 pub const TEST_METRICS_JSON: &str = "test_metrics.json";
@@ -97,6 +97,9 @@ pub struct FinetuneSummary {
     pub num_labels: usize,
     /// Training examples.
     pub train_examples: usize,
+    /// Set when the chosen checkpoint is at chance level ([`chance_level_warning`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub warning: Option<String>,
 }
 
 /// Builds the classifier for `splits`: loads the encoder (and pooler/classifier when
@@ -187,9 +190,13 @@ where
     L::InnerModule: LinearLayer<B::InnerBackend>,
     F: FnOnce(BertForSequenceClassification<B>) -> BertForSequenceClassification<B, L>,
 {
-    let (model, cfg) = build_classifier::<B>(source, splits, opts, device)?;
+    let opts = match opts.start {
+        Some(_) => opts.clone(),
+        None => opts.resolved(Start::of(source, false)),
+    };
+    let (model, cfg) = build_classifier::<B>(source, splits, &opts, device)?;
     let tok = tokenizer_of(source)?;
-    finetune(wrap(model), &cfg, &tok, splits, opts, device)
+    finetune(wrap(model), &cfg, &tok, splits, &opts, device)
 }
 
 struct Best<M> {
@@ -199,32 +206,18 @@ struct Best<M> {
     model: M,
 }
 
-/// Fine-tunes `model` (any linear type `L`, e.g. LoRA-wrapped: parameters that do not
-/// require gradients are left untouched by the optimizer) on `splits.train`, keeps the
-/// state with the lowest dev loss, writes it to `opts.out_dir` with
-/// `test_metrics.json`, `metrics.jsonl` and `finetune.json`, and returns the summary with
-/// that model (callers save extra artefacts from it, e.g. a LoRA adapter directory).
-pub fn finetune<B, L>(
-    mut model: BertForSequenceClassification<B, L>,
-    cfg: &BertConfig,
-    tokenizer: &Tokenizer,
-    splits: &TaskSplits,
-    opts: &FinetuneOptions,
-    device: &B::Device,
-) -> Result<(FinetuneSummary, BestModel<B, L>)>
-where
-    B: AutodiffBackend,
-    L: AutodiffModule<B> + LinearLayer<B>,
-    L::InnerModule: LinearLayer<B::InnerBackend>,
-{
-    opts.validate()?;
-    let out = opts.out_dir.as_path();
-    std::fs::create_dir_all(out).map_err(crate::error::io_err(out))?;
+/// The splits tokenised once, and the class weights of the loss.
+struct Prepared {
+    train: Encoded,
+    dev: Encoded,
+    test: Encoded,
+    weights: Option<Vec<f32>>,
+}
+
+fn prepare(tokenizer: &Tokenizer, splits: &TaskSplits, opts: &FinetuneOptions) -> Result<Prepared> {
     let tok = tokenizer_for(tokenizer.clone(), opts.max_len)?;
     let train = Encoded::new(&tok, &splits.train)?;
-    let dev = Encoded::new(&tok, &splits.dev)?;
-    let test = Encoded::new(&tok, &splits.test)?;
-    let (problem, k) = (splits.problem, splits.num_labels);
+    let k = splits.num_labels;
     let weights = match (&opts.class_weights, &train.targets) {
         (None, _) => None,
         (Some(ClassWeights::Balanced), Targets::Class(y)) => Some(balanced_weights(y, k)),
@@ -241,21 +234,29 @@ where
             ));
         }
     };
+    Ok(Prepared {
+        dev: Encoded::new(&tok, &splits.dev)?,
+        test: Encoded::new(&tok, &splits.test)?,
+        train,
+        weights,
+    })
+}
 
-    let total = opts.total_steps(train.len());
-    let schedule = LinearWarmupDecay::new(opts.lr, opts.warmup_steps, total);
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.999)
-        .with_epsilon(1e-8)
-        .with_weight_decay(opts.weight_decay as f32)
-        .with_grad_clipping(opts.grad_clip.map(GradientClippingConfig::Norm))
-        .init::<B, BertForSequenceClassification<B, L>>();
+/// Writes what prediction needs (`finetune.json`, `tokenizer.json`) and opens the metrics log.
+fn start_run_files(
+    tokenizer: &Tokenizer,
+    splits: &TaskSplits,
+    opts: &FinetuneOptions,
+    total: u64,
+    n_train: usize,
+) -> Result<MetricsLog> {
+    let out = opts.out_dir.as_path();
+    std::fs::create_dir_all(out).map_err(crate::error::io_err(out))?;
     let settings = RunSettings {
         max_len: opts.max_len,
         pair: splits.is_pair(),
-        problem,
-        num_labels: k,
+        problem: splits.problem,
+        num_labels: splits.num_labels,
         options: opts.clone(),
     };
     atomic::write_json(&out.join(SETTINGS_JSON), &settings)?;
@@ -263,8 +264,12 @@ where
     atomic::write_bytes(&out.join("tokenizer.json"), tok_json.as_bytes())?;
     let mut log = MetricsLog::create(&out.join("metrics.jsonl"))?;
     log.append(&json!({"step": 0, "event": "start", "seed": opts.seed, "total_steps": total,
-        "train_examples": train.len(), "num_labels": k, "problem": problem, "max_len": opts.max_len}))?;
+        "train_examples": n_train, "num_labels": splits.num_labels, "problem": splits.problem,
+        "max_len": opts.max_len, "lr": opts.lr(), "warmup_steps": opts.warmup(), "start": opts.start}))?;
+    Ok(log)
+}
 
+fn progress(opts: &FinetuneOptions, total: u64) -> ProgressBar {
     let bar = if opts.progress {
         ProgressBar::new(total)
     } else {
@@ -275,8 +280,96 @@ where
     ) {
         bar.set_style(style);
     }
+    bar
+}
+
+/// The dev row of the metrics log.
+fn dev_row(done: u64, ev: &EvalResult, improved: bool) -> serde_json::Value {
+    let mut row = json!({"step": done, "eval_loss": ev.loss, "best": improved});
+    if let Some(m) = &ev.metrics {
+        row["eval_mcc"] = json!(m.mcc);
+        row["eval_f1"] = json!(m.f1);
+        row["eval_accuracy"] = json!(m.accuracy);
+    }
+    if let Some(m) = ev.mse {
+        row["eval_mse"] = json!(m);
+    }
+    row
+}
+
+/// Why a chosen checkpoint looks like it learned nothing, if it does: dev MCC <= 0 or a
+/// single predicted class (single-label classification only).
+pub fn chance_level_warning(
+    ev: &EvalResult,
+    problem: Problem,
+    num_labels: usize,
+) -> Option<String> {
+    if problem != Problem::SingleLabel || num_labels < 2 {
+        return None;
+    }
+    let mcc = ev.metrics.as_ref().map(|m| m.mcc)?;
+    let predicted: std::collections::BTreeSet<usize> = ev
+        .scores
+        .chunks(num_labels)
+        .filter_map(|row| {
+            row.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i)
+        })
+        .collect();
+    if mcc > 0.0 && predicted.len() > 1 {
+        return None;
+    }
+    let what = if predicted.len() <= 1 {
+        format!("every dev example is predicted as one class (dev MCC {mcc:.3})")
+    } else {
+        format!("dev MCC is {mcc:.3}")
+    };
+    Some(format!(
+        "the chosen checkpoint is at CHANCE LEVEL: {what}. Likely causes: a learning rate wrong \
+         for the starting point (a random init needs ~1e-3, the paper's 3e-5 is for pretrained \
+         weights), too few steps or epochs for the data, a random init on a small dataset \
+         (fine-tune pretrained weights instead), or labels that do not match the sequences"
+    ))
+}
+
+/// Fine-tunes `model` (any linear type `L`, e.g. LoRA-wrapped: parameters that do not
+/// require gradients are left untouched by the optimizer) on `splits.train`, keeps the
+/// state with the lowest dev loss, writes it to `opts.out_dir` with
+/// `test_metrics.json`, `metrics.jsonl` and `finetune.json`, and returns the summary with
+/// that model (callers save extra artefacts from it, e.g. a LoRA adapter directory).
+///
+/// Each step is [`crate::step::train_step`] with [`HfAdamW`] (HF Trainer's AdamW groups
+/// and global-norm clip). Unresolved defaults (`opts.lr == None`, ...) are the pretrained
+/// protocol's; [`finetune_with`] and [`super::finetune_source`] resolve them for the
+/// starting point first.
+pub fn finetune<B, L>(
+    mut model: BertForSequenceClassification<B, L>,
+    cfg: &BertConfig,
+    tokenizer: &Tokenizer,
+    splits: &TaskSplits,
+    opts: &FinetuneOptions,
+    device: &B::Device,
+) -> Result<(FinetuneSummary, BestModel<B, L>)>
+where
+    B: AutodiffBackend,
+    L: AutodiffModule<B> + LinearLayer<B>,
+    L::InnerModule: LinearLayer<B::InnerBackend>,
+{
+    opts.validate()?;
+    let data = prepare(tokenizer, splits, opts)?;
+    let (problem, k, n) = (splits.problem, splits.num_labels, data.train.len());
+    let total = opts.total_steps(n);
+    log::info!("{}", opts.describe(n));
+    let schedule = LinearWarmupDecay::new(opts.lr(), opts.warmup(), total);
+    let mut optim = HfAdamW::new(AdamWSettings {
+        max_grad_norm: opts.grad_clip,
+        ..AdamWSettings::hf(opts.weight_decay as f32)
+    });
+    let mut log = start_run_files(tokenizer, splits, opts, total, n)?;
+    let bar = progress(opts, total);
     let start = Instant::now();
-    let n = train.len();
     let mut order: Vec<usize> = (0..n).collect();
     let (mut epoch, mut pos) = (0u64, 0usize);
     let mut best: Option<Best<BestModel<B, L>>> = None;
@@ -294,58 +387,63 @@ where
             pos = 0;
             epoch += 1;
         }
-        B::seed(device, derive_seed(opts.seed, Stream::Dropout, step, 0));
-        let input = batch_input::<B>(&train.ids, train.type_ids.as_deref(), &rows, device)?;
-        let logits = model.forward(input);
-        let loss = batch_loss(logits, &train.targets, &rows, weights.as_deref());
         let lr = schedule.lr(step);
-        let value: f64 = loss.clone().into_scalar().elem::<f32>() as f64;
-        if !value.is_finite() {
-            return Err(TrainError::NonFiniteLoss {
-                step,
-                loss: value,
-                lr,
-            });
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
+        let parts = [(0, rows)];
+        let (m, stats, _) = train_step(
+            model,
+            &mut optim,
+            step,
+            lr,
+            std::slice::from_ref(device),
+            parts,
+            |m, rows| {
+                B::seed(device, derive_seed(opts.seed, Stream::Dropout, step, 0));
+                let input = batch_input::<B>(
+                    &data.train.ids,
+                    data.train.type_ids.as_deref(),
+                    rows,
+                    device,
+                )?;
+                Ok((
+                    batch_loss(
+                        m.forward(input),
+                        &data.train.targets,
+                        rows,
+                        data.weights.as_deref(),
+                    ),
+                    (),
+                ))
+            },
+        )?;
+        model = m;
         let done = step + 1;
         steps_run = done;
-        recent.push(value);
+        recent.push(stats.loss);
         bar.inc(1);
         if done % opts.log_every.max(1) == 0 || done == total {
             let mean = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
             recent.clear();
-            log.append(&json!({"step": done, "epoch": epoch, "loss": mean, "lr": lr}))?;
+            log.append(&json!({"step": done, "epoch": epoch, "loss": mean, "lr": lr, "grad_norm": stats.grad_norm}))?;
             bar.set_message(format!("loss {mean:.4}{dev_msg}"));
         }
         if done % opts.eval_every == 0 || done == total {
             let inner = model.valid();
             let ev = evaluate(
                 |x| inner.forward(x),
-                &dev,
+                &data.dev,
                 problem,
                 k,
                 opts.eval_batch_size,
                 device,
             )?;
             let improved = best.as_ref().is_none_or(|b| ev.loss < b.loss);
-            let mut row = json!({"step": done, "eval_loss": ev.loss, "best": improved});
-            if let Some(m) = &ev.metrics {
-                row["eval_mcc"] = json!(m.mcc);
-                row["eval_f1"] = json!(m.f1);
-                row["eval_accuracy"] = json!(m.accuracy);
-            }
-            if let Some(m) = ev.mse {
-                row["eval_mse"] = json!(m);
-            }
-            log.append(&row)?;
+            log.append(&dev_row(done, &ev, improved))?;
             dev_msg = match &ev.metrics {
                 Some(m) => format!(" | dev loss {:.4} mcc {:.3}", ev.loss, m.mcc),
                 None => format!(" | dev loss {:.4}", ev.loss),
             };
             if improved {
-                save_classifier(&model, cfg, out)?;
+                save_classifier(&model, cfg, &opts.out_dir)?;
                 best = Some(Best {
                     loss: ev.loss,
                     step: done,
@@ -358,7 +456,7 @@ where
             }
             let b = best.as_ref().map(|b| b.step).unwrap_or(0);
             dev_msg.push_str(&format!(" (best @{b})"));
-            bar.set_message(format!("loss {:.4}{dev_msg}", value));
+            bar.set_message(format!("loss {:.4}{dev_msg}", stats.loss));
             if opts.patience.is_some_and(|p| since_best >= p) && done < total {
                 early_stopped = true;
                 log.append(
@@ -373,12 +471,16 @@ where
     let best = best.ok_or_else(|| TrainError::Config("no evaluation ran".into()))?;
     let ev = evaluate(
         |x| best.model.forward(x),
-        &test,
+        &data.test,
         problem,
         k,
         opts.eval_batch_size,
         device,
     )?;
+    let warning = chance_level_warning(&best.eval, problem, k);
+    if let Some(w) = &warning {
+        log::warn!("{w}");
+    }
     let summary = FinetuneSummary {
         test: ev.metrics,
         test_loss: ev.loss,
@@ -394,8 +496,45 @@ where
         problem,
         num_labels: k,
         train_examples: n,
+        warning,
     };
-    log.append(&json!({"step": steps_run, "event": "test", "chosen_step": best.step, "test_loss": ev.loss, "test": ev.metrics}))?;
-    atomic::write_json(&out.join(TEST_METRICS_JSON), &summary)?;
+    log.append(&json!({"step": steps_run, "event": "test", "chosen_step": best.step, "test_loss": ev.loss, "test": ev.metrics, "warning": summary.warning}))?;
+    atomic::write_json(&opts.out_dir.join(TEST_METRICS_JSON), &summary)?;
     Ok((summary, best.model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(mcc: f64, scores: Vec<f32>) -> EvalResult {
+        let metrics = Metrics {
+            accuracy: 0.5,
+            f1: 0.5,
+            mcc,
+            precision: 0.5,
+            recall: 0.5,
+        };
+        EvalResult {
+            loss: 0.69,
+            metrics: Some(metrics),
+            mse: None,
+            scores,
+        }
+    }
+
+    #[test]
+    fn chance_level_is_flagged() {
+        let one_class = result(0.0, vec![0.6, 0.4, 0.7, 0.3, 0.55, 0.45]);
+        let w = chance_level_warning(&one_class, Problem::SingleLabel, 2).unwrap();
+        assert!(w.contains("CHANCE LEVEL") && w.contains("one class"), "{w}");
+        let negative = result(-0.1, vec![0.6, 0.4, 0.3, 0.7]);
+        assert!(chance_level_warning(&negative, Problem::SingleLabel, 2).is_some());
+        let fine = result(0.4, vec![0.6, 0.4, 0.3, 0.7]);
+        assert_eq!(chance_level_warning(&fine, Problem::SingleLabel, 2), None);
+        assert_eq!(
+            chance_level_warning(&one_class, Problem::Regression, 1),
+            None
+        );
+    }
 }
