@@ -9,6 +9,8 @@
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("sub/out.txt");
+//! assert!(dna_bpe::atomic::write(&path, b"hello").is_err()); // no such directory
+//! dna_bpe::atomic::ensure_parent(&path).unwrap();
 //! dna_bpe::atomic::write(&path, b"hello").unwrap();
 //! dna_bpe::atomic::write_with(&path, |tmp| std::fs::write(tmp, b"again")).unwrap();
 //! assert_eq!(std::fs::read(&path).unwrap(), b"again");
@@ -18,19 +20,29 @@
 use std::io;
 use std::path::Path;
 
-/// Atomically replaces `path` with `bytes` (creating the parent directory).
+/// Atomically replaces `path` with `bytes`. The parent directory must exist (see
+/// [`ensure_parent`]).
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, |tmp| std::fs::write(tmp, bytes))
+}
+
+/// The directory `path` lives in (`.` for a bare file name).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates `path`'s parent directory (and its parents) if missing.
+pub fn ensure_parent(path: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(parent(path))
 }
 
 /// Atomically replaces `path` with whatever `fill` writes to the temporary path it is
 /// given (for writers that want a path, such as a safetensors store).
 pub fn write_with(path: &Path, fill: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
+    let dir = parent(path);
     let name = path
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());

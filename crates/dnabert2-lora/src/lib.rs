@@ -31,6 +31,7 @@
 //! ```
 
 pub mod apply;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
 pub mod error;

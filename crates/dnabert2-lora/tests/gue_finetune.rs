@@ -14,17 +14,16 @@ use common::AB;
 use dnabert2_lora::{LoraConfig, apply_lora, merge_lora, trainable_params};
 use dnabert2_model::{BertConfig, BertForSequenceClassification, BertInput};
 
-fn read_csv(text: &str) -> Vec<(String, i64)> {
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let (seq, label) = l.rsplit_once(',').expect("sequence,label");
-            (
-                seq.to_string(),
-                label.trim().parse().expect("integer label"),
-            )
-        })
+/// `(sequence, label)` rows of a committed GUE split, through gue-bench's table reader.
+fn read_csv(name: &str) -> Vec<(String, i64)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let split = gue_bench::read_split(&path, gue_bench::InputKind::Single).expect("GUE split");
+    split
+        .sequences
+        .into_iter()
+        .zip(split.labels.iter().map(|&y| y as i64))
         .collect()
 }
 
@@ -36,21 +35,8 @@ fn encode(rows: &[(String, i64)]) -> Vec<(Vec<u32>, i64)> {
 }
 
 fn mcc(pred: &[i64], gold: &[i64]) -> f64 {
-    let (mut tp, mut tn, mut fp, mut fn_) = (0f64, 0f64, 0f64, 0f64);
-    for (p, g) in pred.iter().zip(gold) {
-        match (p, g) {
-            (1, 1) => tp += 1.0,
-            (0, 0) => tn += 1.0,
-            (1, 0) => fp += 1.0,
-            _ => fn_ += 1.0,
-        }
-    }
-    let den = ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt();
-    if den == 0.0 {
-        0.0
-    } else {
-        (tp * tn - fp * fn_) / den
-    }
+    let as_labels = |v: &[i64]| v.iter().map(|&y| y as gue_bench::Label).collect::<Vec<_>>();
+    gue_bench::metrics::mcc(&as_labels(gold), &as_labels(pred)).expect("non-empty test set")
 }
 
 fn evaluate<Bk: Backend, L: burn::module::Module<Bk> + dnabert2_model::LinearLayer<Bk>>(
@@ -73,8 +59,8 @@ fn evaluate<Bk: Backend, L: burn::module::Module<Bk> + dnabert2_model::LinearLay
 fn lora_finetune_on_prom_core_tata_learns() {
     let device = Default::default();
     <AB as Backend>::seed(&device, 7);
-    let train = encode(&read_csv(include_str!("data/prom_core_tata_train2000.csv")));
-    let test = encode(&read_csv(include_str!("data/prom_core_tata_test400.csv")));
+    let train = encode(&read_csv("prom_core_tata_train2000.csv"));
+    let test = encode(&read_csv("prom_core_tata_test400.csv"));
 
     let mut cfg = BertConfig::preset("tiny")
         .unwrap()

@@ -17,7 +17,7 @@ use burn::prelude::*;
 use clap::Parser;
 use dnabert2_model::backend::CpuBackend as B;
 use dnabert2_model::checkpoint::{self, TensorMap, Weights};
-use dnabert2_model::embed::{Pooling, pool};
+use dnabert2_model::embed::{Pooling, TokenEmbeddings, pool_rows};
 use dnabert2_model::precision::{Precision, cast_module};
 use dnabert2_model::{BertConfig, BertInput};
 
@@ -105,8 +105,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     if has_cls {
         let n = weights
-            .get("classifier.weight")
-            .map(|(s, _)| s[0])
+            .shape("classifier.weight")
+            .map(|s| s[0])
             .unwrap_or(2);
         let cfg = cfg.clone().with_num_labels(n);
         let cls = checkpoint::classifier_from_weights::<B>(&mut weights.clone(), &cfg, &device)?;
@@ -120,14 +120,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             tensor_entry(cls.forward(input.clone())),
         );
     }
-    out.insert(
-        "mean_pooled".into(),
-        tensor_entry(pool(
-            hidden.clone(),
-            input.attention_mask.clone(),
-            Pooling::Mean,
-        )),
-    );
+    out.insert("mean_pooled".into(), mean_pooled(&hidden, &input));
     out.insert("last_hidden_state".into(), tensor_entry(hidden));
     checkpoint::write_safetensors(&out, &args.output)?;
     Ok(())
@@ -138,4 +131,35 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+/// Upstream's mean pooling over the attention mask, row by row through the library's
+/// pooling ([`pool_rows`]).
+fn mean_pooled(hidden: &Tensor<B, 3>, input: &BertInput<B>) -> (Vec<usize>, Vec<f32>) {
+    let [b, s, d] = hidden.dims();
+    let h = hidden
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap_or_default();
+    let m = input
+        .attention_mask
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(b * d);
+    for r in 0..b {
+        let len = m[r * s..(r + 1) * s].iter().filter(|&&v| v != 0).count();
+        let rows = TokenEmbeddings {
+            ids: vec![0; len],
+            offsets: vec![(0, 0); len],
+            vectors: h[r * s * d..(r * s + len) * d].to_vec(),
+            dim: d,
+        };
+        out.extend(pool_rows(&rows, Pooling::Mean));
+    }
+    (vec![b, d], out)
 }

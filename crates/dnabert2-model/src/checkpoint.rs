@@ -568,6 +568,7 @@ pub fn write_module<B: Backend, M: ModuleSnapshot<B>>(
         .filter(|p| keep(&table.file_key(p)))
         .cloned()
         .collect();
+    dna_bpe::atomic::ensure_parent(path).map_err(|e| write_err(path, e))?;
     dna_bpe::atomic::write_with(path, |tmp| {
         let mut store = SafetensorsStore::from_file(tmp)
             .with_to_adapter(table.layout())
@@ -663,9 +664,12 @@ fn tie_metadata<'a>(
     })
 }
 
-/// Writes `bytes` to `path` atomically (see [`dna_bpe::atomic`]), as a [`ModelError`].
+/// Writes `bytes` to `path` atomically (see [`dna_bpe::atomic`]), creating the directory,
+/// as a [`ModelError`].
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    dna_bpe::atomic::write(path, bytes).map_err(|e| write_err(path, e))
+    dna_bpe::atomic::ensure_parent(path)
+        .and_then(|()| dna_bpe::atomic::write(path, bytes))
+        .map_err(|e| write_err(path, e))
 }
 
 fn save_dir<B: Backend, M: ModuleSnapshot<B>>(

@@ -27,11 +27,11 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 /// Upper bound on one work item's score block, in floats (4 MiB): `rows * S <= this`.
-pub const SCORE_BLOCK_ELEMS: usize = 1 << 20;
+pub(crate) const SCORE_BLOCK_ELEMS: usize = 1 << 20;
 
 /// Query rows per work item for sequence length `seq`: up to 128, fewer for long inputs so
 /// one score block stays under [`SCORE_BLOCK_ELEMS`], never fewer than 8.
-pub fn query_block(seq: usize) -> usize {
+pub(crate) fn query_block(seq: usize) -> usize {
     (SCORE_BLOCK_ELEMS / seq.max(1))
         .clamp(8, 128)
         .min(seq.max(1))
@@ -57,7 +57,7 @@ pub fn applies<B: Backend>(device: &B::Device) -> bool {
 }
 
 /// The values of a tensor on the host as f32 (a copy on CPU backends).
-pub fn host_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+pub(crate) fn host_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
         .into_vec::<f32>()
@@ -66,7 +66,7 @@ pub fn host_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 
 /// Shapes of one attention call.
 #[derive(Debug, Clone, Copy)]
-pub struct Dims {
+pub(crate) struct Dims {
     /// Batch size `B`.
     pub batch: usize,
     /// Sequence length `S`.
@@ -110,13 +110,18 @@ impl OutPtr {
 ///
 /// # Panics
 /// When a slice length does not match `dims` (an internal invariant; the model builds them).
-pub fn alibi_attention(qkv: &[f32], key_bias: &[f32], neg_slopes: &[f32], dims: Dims) -> Vec<f32> {
+pub(crate) fn alibi_attention(
+    qkv: &[f32],
+    key_bias: &[f32],
+    neg_slopes: &[f32],
+    dims: Dims,
+) -> Vec<f32> {
     attention_forward(qkv, key_bias, neg_slopes, dims, None)
 }
 
 /// [`alibi_attention`] that also returns the log-sum-exp of every score row, `[B, H, S]`,
 /// which [`alibi_attention_backward`] recomputes the probabilities from.
-pub fn alibi_attention_with_lse(
+pub(crate) fn alibi_attention_with_lse(
     qkv: &[f32],
     key_bias: &[f32],
     neg_slopes: &[f32],
@@ -317,7 +322,7 @@ fn softmax_row_generic(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query:
 /// # Panics
 /// When a slice length does not match `dims` (an internal invariant; the model builds them).
 #[allow(clippy::too_many_arguments)]
-pub fn alibi_attention_backward(
+pub(crate) fn alibi_attention_backward(
     qkv: &[f32],
     key_bias: &[f32],
     neg_slopes: &[f32],
@@ -547,7 +552,7 @@ const LANES: usize = 16;
 /// Inputs below -87.3 return `e^-87.3` (~1e-38) instead of a subnormal or zero, which
 /// changes a softmax by less than 1e-37.
 #[inline(always)]
-pub fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;

@@ -27,40 +27,6 @@ pub enum Pooling {
     Max,
 }
 
-/// Pools `hidden` `[B, S, D]` under `mask` `[B, S]` (1 = real token) to `[B, D]`.
-pub fn pool<B: Backend>(
-    hidden: Tensor<B, 3>,
-    mask: Tensor<B, 2, Int>,
-    pooling: Pooling,
-) -> Tensor<B, 2> {
-    let [b, s, d] = hidden.dims();
-    match pooling {
-        Pooling::Cls => hidden.slice([0..b, 0..1]).reshape([b, d]),
-        Pooling::Mean => masked_mean(hidden, mask.float()),
-        Pooling::MeanNoSpecial => {
-            let len = mask.clone().sum_dim(1); // [B, 1]
-            let pos = Tensor::<B, 1, Int>::arange(0..s as i64, &mask.device()).reshape([1, s]);
-            let pos = pos.expand([b, s]);
-            let not_cls = pos.clone().greater_elem(0).float();
-            let not_sep = pos.lower((len - 1).expand([b, s])).float();
-            masked_mean(hidden, mask.float() * not_cls * not_sep)
-        }
-        Pooling::Max => {
-            let pad = mask.equal_elem(0).unsqueeze_dim::<3>(2).expand([b, s, d]);
-            hidden
-                .mask_fill(pad, f32::NEG_INFINITY)
-                .max_dim(1)
-                .reshape([b, d])
-        }
-    }
-}
-
-fn masked_mean<B: Backend>(hidden: Tensor<B, 3>, weights: Tensor<B, 2>) -> Tensor<B, 2> {
-    let [b, _, d] = hidden.dims();
-    let w = crate::precision::cast_to(weights.unsqueeze_dim::<3>(2), hidden.dtype());
-    (hidden * w.clone()).sum_dim(1).reshape([b, d]) / w.sum_dim(1).reshape([b, 1]).clamp_min(1e-9)
-}
-
 /// Options of [`Embedder`].
 #[derive(Debug, Clone, Copy)]
 pub struct EmbedOptions {
@@ -274,7 +240,8 @@ impl<'a, B: Backend, L: LinearLayer<B>> Embedder<'a, B, L> {
     }
 }
 
-/// Pools one sequence's token rows (`[CLS]` first, `[SEP]` last).
+/// Pools one sequence's token rows (`[CLS]` first, `[SEP]` last): the crate's one pooling
+/// implementation. `MeanNoSpecial` of a sequence with no regular token falls back to `Mean`.
 pub fn pool_rows(t: &TokenEmbeddings, pooling: Pooling) -> Vec<f32> {
     let n = t.ids.len();
     let rows: Vec<usize> = match pooling {

@@ -4,6 +4,22 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
+/// Weighted mean cross-entropy of `logits` `[N, C]` against `labels` `[N]` with one weight
+/// per row (`[N]`): `sum_i w_i nll_i / sum_i w_i`, PyTorch's `CrossEntropyLoss(weight=...)`
+/// when `w_i` is the weight of row i's class. Returns `[1]`; 0 when every weight is 0.
+pub fn weighted_cross_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    labels: Tensor<B, 1, Int>,
+    weights: Tensor<B, 1>,
+) -> Tensor<B, 1> {
+    let [n, c] = logits.dims();
+    let lp = log_softmax(logits, 1);
+    let idx = labels.clamp(0, c as i64 - 1).reshape([n, 1]);
+    let picked = lp.gather(1, idx).reshape([n]);
+    let total = weights.clone().sum().clamp_min(1e-12);
+    (picked * weights).sum().neg() / total
+}
+
 /// Mean cross-entropy of `logits` `[N, C]` against `labels` `[N]`, counting only rows where
 /// `valid` `[N]` (float 0/1) is 1. Returns `[1]`; 0 when no row is valid.
 pub fn masked_cross_entropy<B: Backend>(
@@ -11,12 +27,7 @@ pub fn masked_cross_entropy<B: Backend>(
     labels: Tensor<B, 1, Int>,
     valid: Tensor<B, 1>,
 ) -> Tensor<B, 1> {
-    let [n, c] = logits.dims();
-    let lp = log_softmax(logits, 1);
-    let idx = labels.clamp(0, c as i64 - 1).reshape([n, 1]);
-    let picked = lp.gather(1, idx).reshape([n]);
-    let count = valid.clone().sum().clamp_min(1.0);
-    (picked * valid).sum().neg() / count
+    weighted_cross_entropy(logits, labels, valid)
 }
 
 /// Upstream MLM loss: cross-entropy over positions with label > 0 (so -100 and `[UNK]`=0

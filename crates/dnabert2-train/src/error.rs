@@ -108,3 +108,21 @@ pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) ->
     let path = path.into();
     move |source| TrainError::Io { path, source }
 }
+
+impl From<gue_bench::DataError> for TrainError {
+    /// Table errors become [`TrainError::Data`] with the file and, when known, the line.
+    fn from(e: gue_bench::DataError) -> Self {
+        use gue_bench::DataError as D;
+        let message = e.to_string();
+        let (path, line) = match e {
+            D::Line { file, line, .. } | D::Row { file, line, .. } => (file, Some(line)),
+            D::Columns { file, .. } => (file, Some(1)),
+            D::Read { file, .. } | D::Empty { file } | D::Format { file } => (file, None),
+        };
+        TrainError::Data {
+            path,
+            line,
+            message,
+        }
+    }
+}

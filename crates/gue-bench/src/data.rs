@@ -146,6 +146,12 @@ pub fn find_split_file(dir: &Path, name: SplitName) -> Option<PathBuf> {
 /// `seq1,seq2,label` for [`InputKind::Pair`]; extra columns are ignored.
 /// Sequences are kept as written (validation reports case and alphabet).
 pub fn read_split(path: &Path, input: InputKind) -> Result<Split, DataError> {
+    let is_parquet = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if !is_parquet {
+        return read_table_split(path, input);
+    }
     let df = read_frame(path)?;
     let expected: &[&str] = match input {
         InputKind::Single => &["sequence", "label"],
@@ -212,6 +218,68 @@ pub fn read_split(path: &Path, input: InputKind) -> Result<Split, DataError> {
         file: path.to_path_buf(),
         sequences,
         pairs,
+        labels,
+    })
+}
+
+/// A CSV/TSV split through the workspace's one table reader ([`crate::table::Table`]).
+fn read_table_split(path: &Path, input: InputKind) -> Result<Split, DataError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if !matches!(ext.as_deref(), Some("csv" | "tsv")) {
+        return Err(DataError::Format {
+            file: path.to_path_buf(),
+        });
+    }
+    let table = crate::table::Table::read(path)?;
+    let h = &table.header;
+    // GUE files name their columns exactly (the table reader alone also takes `seq`).
+    let (label, first, second) = match input {
+        InputKind::Single => (h.col("label"), h.col("sequence"), Some(0)),
+        InputKind::Pair => (h.col("label"), h.col("seq1"), h.col("seq2")),
+    };
+    let (Some(label), Some(first), Some(second)) = (label, first, second) else {
+        let expected: &[&str] = match input {
+            InputKind::Single => &["sequence", "label"],
+            InputKind::Pair => &["seq1", "seq2", "label"],
+        };
+        return Err(DataError::Columns {
+            file: path.to_path_buf(),
+            expected: expected.iter().map(|s| s.to_string()).collect(),
+            found: h.names.clone(),
+        });
+    };
+    let (mut sequences, mut pairs, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+    for (row, (i, line)) in table.rows().enumerate() {
+        let f = crate::table::split_fields(line, h.sep);
+        let err = |message: String| DataError::Row {
+            file: path.to_path_buf(),
+            row: row + 1,
+            line: i + 1,
+            message,
+        };
+        let cell = |c: usize, name: &str| {
+            f.get(c)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .ok_or_else(|| err(format!("missing value in column {name:?}")))
+        };
+        sequences.push(cell(first, "sequence")?);
+        if input == InputKind::Pair {
+            pairs.push(cell(second, "seq2")?);
+        }
+        let l = cell(label, "label")?;
+        labels.push(
+            l.parse::<Label>()
+                .map_err(|_| err(format!("label {l:?} is not a non-negative integer")))?,
+        );
+    }
+    Ok(Split {
+        file: path.to_path_buf(),
+        sequences,
+        pairs: (input == InputKind::Pair).then_some(pairs),
         labels,
     })
 }

@@ -97,6 +97,16 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
+    /// A line of a CSV/TSV file is malformed (header without the needed columns, ...).
+    #[error("{file}:{line}: {message}")]
+    Line {
+        /// Data file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// The extension is not one of csv, tsv, parquet.
     #[error("{file}: unsupported extension (expected .csv, .tsv or .parquet)")]
     Format {

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod registry;
 pub mod report;
 pub mod runner;
+pub mod table;
 pub mod validate;
 
 pub use data::{

@@ -87,7 +87,7 @@ impl ValidationReport {
             DataError::Read { file, .. }
             | DataError::Empty { file }
             | DataError::Format { file } => (file, None),
-            DataError::Columns { file, .. } => (file, None),
+            DataError::Columns { file, .. } | DataError::Line { file, .. } => (file, None),
             DataError::Row { file, row, .. } => (file, Some(*row)),
         };
         let message = match e {

@@ -231,117 +231,13 @@ fn as_real(mut e: Examples) -> Examples {
     e
 }
 
-/// A delimited text file (CSV or TSV): its parsed header and its text.
-pub(crate) struct Table {
-    /// The parsed header line.
-    pub(crate) header: Header,
-    text: String,
-}
-
-impl Table {
-    /// Reads `path` and parses its first non-blank line as the header.
-    pub(crate) fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(crate::error::io_err(path))?;
-        let head = non_blank_lines(&text)
-            .next()
-            .ok_or_else(|| data_err(path, Some(1), "empty file".into()))?
-            .1;
-        let header = Header::parse(path, head)?;
-        Ok(Table { header, text })
-    }
-
-    /// The non-blank data lines after the header, with their 0-based line index.
-    pub(crate) fn rows(&self) -> impl Iterator<Item = (usize, &str)> {
-        non_blank_lines(&self.text).skip(1)
-    }
-}
-
-fn non_blank_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-}
+pub(crate) use gue_bench::table::{Table, split_fields};
 
 pub(crate) fn data_err(path: &Path, line: Option<usize>, message: String) -> TrainError {
     TrainError::Data {
         path: path.to_path_buf(),
         line,
         message,
-    }
-}
-
-/// Splits one CSV/TSV line into fields (double quotes group, `""` escapes a quote).
-pub(crate) fn split_fields(line: &str, sep: char) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            c if c == sep && !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out.into_iter().map(|f| f.trim().to_string()).collect()
-}
-
-/// The column layout of a split file's header.
-#[derive(Debug, Clone)]
-pub(crate) struct Header {
-    pub sep: char,
-    pub names: Vec<String>,
-    pub seq1: usize,
-    pub seq2: Option<usize>,
-}
-
-impl Header {
-    /// Parses a header line; `sequence` (or `seq`) or `seq1`[,`seq2`] must be present.
-    pub fn parse(path: &Path, line: &str) -> Result<Self> {
-        let sep = if path.extension().is_some_and(|e| e == "tsv")
-            || (line.contains('\t') && !line.contains(','))
-        {
-            '\t'
-        } else {
-            ','
-        };
-        let names: Vec<String> = split_fields(line.trim_start_matches('\u{feff}'), sep)
-            .into_iter()
-            .map(|s| s.to_ascii_lowercase())
-            .collect();
-        let col = |n: &str| names.iter().position(|c| c == n);
-        let (seq1, seq2) = match (
-            col("sequence").or_else(|| col("seq")),
-            col("seq1"),
-            col("seq2"),
-        ) {
-            (_, Some(a), Some(b)) => (a, Some(b)),
-            (Some(a), _, _) => (a, None),
-            (None, Some(a), None) => (a, None),
-            _ => {
-                return Err(data_err(
-                    path,
-                    Some(1),
-                    format!("header {names:?} has no `sequence` (or `seq1,seq2`) column"),
-                ));
-            }
-        };
-        Ok(Self {
-            sep,
-            names,
-            seq1,
-            seq2,
-        })
-    }
-
-    /// Index of a named column.
-    pub fn col(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|c| c == name)
     }
 }
 

@@ -5,7 +5,7 @@
 //! Regression: MSE on the single output. Multi-label: BCE-with-logits.
 
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, sigmoid, softmax};
+use burn::tensor::activation::{sigmoid, softmax};
 use dnabert2_model::loss;
 
 use super::data::{Problem, Targets};
@@ -31,11 +31,7 @@ pub fn batch_loss<B: Backend>(
                         .map(|&r| w.get(y[r] as usize).copied().unwrap_or(1.0))
                         .collect();
                     let wy = Tensor::<B, 1>::from_data(TensorData::new(wy, [n]), &device);
-                    let nll = log_softmax(logits, 1)
-                        .gather(1, labels.reshape([n, 1]))
-                        .reshape([n])
-                        .neg();
-                    (nll * wy.clone()).sum() / wy.sum().clamp_min(1e-12)
+                    loss::weighted_cross_entropy(logits, labels, wy)
                 }
             }
         }
