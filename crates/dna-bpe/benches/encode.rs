@@ -200,12 +200,6 @@ fn summary(bytes: u64, all: usize) {
             );
         }
     }
-    if let Some(o) = mbps("dna-bpe/1 threads") {
-        println!(
-            "ratio vs ANCHORS.md (HF 2.32 Mbp/s, 1 thread, with offsets) = {:.2}x",
-            o / 2.32
-        );
-    }
 }
 
 fn main() {

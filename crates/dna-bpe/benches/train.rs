@@ -1,6 +1,6 @@
 //! BPE training speed: dna-bpe vs Hugging Face `BpeTrainer`, vocab 4096,
 //! DNABERT-2 recipe, on 10 Mbp and 50 Mbp of real genome cut into lines of
-//! 1-10 kbp (the anchor corpus shape, /work/shared/reference/ANCHORS.md).
+//! 1-10 kbp (the shape of a genome split into reads or windows).
 //!
 //! Corpus: FASTA files under `$DNA_BPE_BENCH_CORPUS` (default
 //! `/work/shared/data/genomes`); skipped with a message when absent.

@@ -1,7 +1,7 @@
 //! The one table between Hugging Face tensor names and this crate's module paths.
 //!
-//! HF names (`bert.encoder.layer.0.attention.self.Wqkv.weight`, SPEC section 4 of the
-//! upstream model) differ from the burn module paths (`bert.encoder.layer.0.attention.wqkv.weight`)
+//! HF names (`bert.encoder.layer.0.attention.self.Wqkv.weight`, as in the released
+//! checkpoint) differ from the burn module paths (`bert.encoder.layer.0.attention.wqkv.weight`)
 //! in a handful of renames, listed once in [`KeyTable::dnabert2`]. Loading applies the table
 //! file -> module with burn-store's [`KeyRemapper`]; saving applies it module -> file; error
 //! messages map module paths back so they always name the key as it is in the file.

@@ -71,3 +71,8 @@ pub use heads::{
 pub use input::{BertInput, TOKENIZER_PAD_ID};
 pub use linear::LinearLayer;
 pub use model::{BertModel, BertOutput, ForwardOptions};
+
+/// The crate README's examples, run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

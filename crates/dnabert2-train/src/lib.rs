@@ -45,3 +45,8 @@ pub mod step;
 
 pub use error::{Result, TrainError};
 pub use pretrain::{Budget, PretrainConfig, PretrainSummary, pretrain};
+
+/// The crate README's examples, run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,4 +1,4 @@
-//! BERT masked-language-model corruption (SPEC.md section 6).
+//! BERT masked-language-model corruption, as DNABERT-2 was pretrained (15% of tokens, 80/10/10).
 //!
 //! Each eligible token is selected independently with probability
 //! [`MaskingConfig::mask_prob`] (15%). A selected token gets its original id as

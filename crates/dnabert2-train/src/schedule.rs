@@ -1,6 +1,6 @@
 //! Learning-rate schedule: linear warmup from 0 to a peak, then linear decay to 0.
 //!
-//! This is the schedule of the DNABERT-2 paper (SPEC.md section 6: warmup 30k
+//! This is the schedule of the DNABERT-2 paper (warmup 30k
 //! steps to 5e-4, decay to 0 at 500k) and of Hugging Face's
 //! `get_linear_schedule_with_warmup`, which the fine-tuning scripts use. The
 //! value is a pure function of the optimizer-step index, so resuming a run only

@@ -68,7 +68,7 @@ fn shards_manifest_and_reuse() {
         let len = std::fs::metadata(c.dir().join(&f.shard)).unwrap().len();
         assert_eq!(len, f.tokens * 2, "u16 shard size");
     }
-    // ~4-5 bp per token (SPEC section 1).
+    // ~4-5 bp per token (the DNABERT-2 paper's tokenizer statistics).
     let bp_per_token = m.contigs.iter().map(|c| c.bases).sum::<u64>() as f64 / file_tokens as f64;
     assert!((3.5..6.5).contains(&bp_per_token), "{bp_per_token}");
 

@@ -62,7 +62,7 @@ fn gue_entries_are_complete_and_consistent() {
         };
         assert_eq!(t.num_labels, Some(expect_labels), "{p}");
     }
-    // Spot checks against SPEC.md section 5 and the local copies (SOURCES.md).
+    // Spot checks against the upstream fine-tuning script's settings and the local copies (SOURCES.md).
     let core = reg.lookup("prom/prom_core_tata").unwrap();
     assert_eq!(
         (core.max_length, core.epochs, core.seq_len_bp),

@@ -1,4 +1,4 @@
-//! Fine-tuning DNABERT-2 on labelled sequences with the GUE protocol (SPEC.md section 5).
+//! Fine-tuning DNABERT-2 on labelled sequences with the GUE protocol (upstream `train.py` + HF Trainer; docs/GUE.md lists it side by side).
 //!
 //! - [`data`]: `train/dev/test` CSV splits; single or pair input; class, real or
 //!   multi-hot labels ([`TaskSplits`]);
