@@ -16,8 +16,8 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use dna_bpe::progress::Bar;
 use dnabert2_model::{BertConfig, BertForMaskedLM};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -672,15 +672,13 @@ fn report_corpus(corpus: &TokenCorpus) {
     );
 }
 
-fn progress_bar(cfg: &PretrainConfig, total: u64, pos: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total).with_position(pos);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+fn progress_bar(cfg: &PretrainConfig, total: u64, pos: u64) -> Bar {
+    let bar = Bar::new(
+        total,
+        "{elapsed_precise} {bar:30} {pos}/{len} {msg}",
+        cfg.progress,
     );
-    if !cfg.progress || std::env::var_os("DNABERT2_NO_PROGRESS").is_some() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
+    bar.set_position(pos);
     bar
 }
 

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
@@ -222,16 +221,11 @@ pub fn run_benchmark(
     let mut summary = RunSummary::default();
 
     let total = (tasks.len() * cfg.seeds.len()) as u64;
-    let bar = if cfg.progress {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
-    };
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:30} {pos}/{len} runs [{elapsed_precise}] {msg}")
-    {
-        bar.set_style(style);
-    }
+    let bar = dna_bpe::progress::Bar::new(
+        total,
+        "{bar:30} {pos}/{len} runs [{elapsed_precise}] {msg}",
+        cfg.progress,
+    );
 
     for task in tasks {
         let path = task.path();

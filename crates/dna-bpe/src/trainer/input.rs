@@ -4,7 +4,6 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use super::{TrainError, WordCounts};
@@ -72,17 +71,11 @@ impl WordCounts {
         if files.is_empty() {
             return Err(TrainError::NoInput(paths.to_vec()));
         }
-        let bar = if progress {
-            let bar = ProgressBar::new(files.len() as u64);
-            if let Ok(style) = ProgressStyle::with_template(
-                "[{elapsed_precise}] count words {wide_bar} {pos}/{len} files {msg}",
-            ) {
-                bar.set_style(style);
-            }
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
+        let bar = crate::progress::Bar::new(
+            files.len() as u64,
+            "[{elapsed_precise}] count words {wide_bar} {pos}/{len} files {msg}",
+            progress,
+        );
         let result = files
             .par_iter()
             .map(|path| {

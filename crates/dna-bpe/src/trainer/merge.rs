@@ -27,7 +27,6 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rustc_hash::FxHashMap;
 
 use super::arena::{self, Arena, DEAD, SEP, Vocab};
@@ -533,17 +532,11 @@ pub(super) fn train(input: Input<'_>, config: &TrainerConfig) -> Result<TrainedB
     };
     st.count_initial_pairs();
 
-    let bar = if config.show_progress {
-        let bar = ProgressBar::new(config.vocab_size.saturating_sub(st.vocab.size()) as u64);
-        if let Ok(style) = ProgressStyle::with_template(
-            "[{elapsed_precise}] merges {wide_bar} {pos}/{len} ({per_sec})",
-        ) {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = crate::progress::Bar::new(
+        config.vocab_size.saturating_sub(st.vocab.size()) as u64,
+        "[{elapsed_precise}] merges {wide_bar} {pos}/{len} ({per_sec})",
+        config.show_progress,
+    );
 
     let mut merges: Vec<(u32, u32, u32)> = Vec::new();
     loop {

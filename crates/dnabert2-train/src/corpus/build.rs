@@ -4,7 +4,6 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -96,15 +95,11 @@ pub(super) fn build(
         .iter()
         .map(|f| stat(f).map(|s| s.0))
         .sum::<Result<u64>>()?;
-    let bar = ProgressBar::new(total_bytes).with_style(
-        ProgressStyle::with_template(
-            "tokenizing {bar:30} {bytes}/{total_bytes} (compressed) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = dna_bpe::progress::Bar::new(
+        total_bytes,
+        "tokenizing {bar:30} {bytes}/{total_bytes} (compressed) {msg}",
+        true,
     );
-    if std::env::var_os("DNABERT2_NO_PROGRESS").is_some() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
 
     let mut file_entries = Vec::with_capacity(files.len());
     let mut contigs: Vec<ContigEntry> = Vec::new();

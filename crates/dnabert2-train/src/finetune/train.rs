@@ -9,10 +9,10 @@ use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dna_bpe::Tokenizer;
+use dna_bpe::progress::Bar;
 use dnabert2_model::checkpoint::{Weights, classifier_from_weights, find_weights, save_classifier};
 use dnabert2_model::{BertConfig, BertForSequenceClassification, LinearLayer};
 use gue_bench::Metrics;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -269,18 +269,12 @@ fn start_run_files(
     Ok(log)
 }
 
-fn progress(opts: &FinetuneOptions, total: u64) -> ProgressBar {
-    let bar = if opts.progress {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
-    };
-    if let Ok(style) = ProgressStyle::with_template(
+fn progress(opts: &FinetuneOptions, total: u64) -> Bar {
+    Bar::new(
+        total,
         "{spinner} {bar:30} {pos}/{len} steps [{elapsed_precise}<{eta_precise}] {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
+        opts.progress,
+    )
 }
 
 /// The dev row of the metrics log.
