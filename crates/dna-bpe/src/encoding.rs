@@ -224,6 +224,8 @@ impl Default for Padding {
     }
 }
 
+// Long by design: HF's truncation strategies (longest-first, only-first/second, stride) as
+// one match, mirroring tokenizers' own function.
 /// Truncates `a` (and `b`) to `max_length` tokens in total, exactly like HF `truncate_encodings`.
 pub(crate) fn truncate_encodings(
     a: &mut Encoding,

@@ -108,6 +108,7 @@ fn json_error(source_name: &str, e: &serde_json::Error) -> Error {
     }
 }
 
+// Long by design: one match over the tokenizer.json sections, each arm a few lines.
 /// Parses a `tokenizer.json` text. `source_name` (a path or `<string>`) is used in errors.
 pub(crate) fn parse(text: &str, source_name: &str) -> Result<Parts> {
     let raw: RawFile = serde_json::from_str(text).map_err(|e| json_error(source_name, &e))?;
@@ -469,6 +470,7 @@ fn piece_json(p: &TemplatePiece) -> Value {
     }
 }
 
+// Long by design: writes the tokenizer.json sections in HF's key order, one block each.
 /// Serialises a tokenizer in the HF format (pretty-printed, 2-space indent).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write(

@@ -80,6 +80,7 @@ impl Scratch {
         });
     }
 
+    // Long by design: the BPE merge loop (the tokenizer's hot path) kept in one function.
     /// Applies every possible merge, lowest rank first (leftmost on ties), with a
     /// bucket queue over ranks. Only valid for monotone merge tables (see module docs).
     pub fn merge_all(&mut self, merges: &MergeMap, n_ranks: usize) {

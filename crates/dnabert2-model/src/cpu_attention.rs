@@ -132,6 +132,8 @@ pub(crate) fn alibi_attention_with_lse(
     (out, lse)
 }
 
+// Long by design: one blocked forward pass (scores, ALiBi + mask, exact row softmax, P V)
+// kept together so the blocking and the numerics can be checked in one place.
 fn attention_forward(
     qkv: &[f32],
     key_bias: &[f32],
@@ -308,6 +310,8 @@ fn softmax_row_generic(row: &mut [f32], key_bias: &[f32], neg_slope: f32, query:
     m + total.ln()
 }
 
+// Long by design: the FA2-style backward is one numeric pass (recompute P from the saved
+// log-sum-exp, dV, dP, dS, dQ, dK) that reads top to bottom against the math in the docs.
 /// Gradient of [`alibi_attention`] with respect to `qkv` (FlashAttention-2's backward, on the
 /// CPU): the probabilities are recomputed block by block from the saved row log-sum-exp `lse`
 /// `[B, H, S]` ([`alibi_attention_with_lse`]), so no `[B, H, S, S]` tensor is stored or

@@ -102,6 +102,8 @@ impl<'a, B: Backend, L: LinearLayer<B>> Embedder<'a, B, L> {
         })
     }
 
+    // Long by design: tokenize, chunk long inputs, length-sort, batch, forward and merge chunk
+    // outputs back in input order: one pipeline whose order invariants are checked together.
     /// Token vectors for each sequence, in input order. Sequences longer than
     /// `max_tokens` are cut into overlapping chunks (each wrapped in `[CLS]`/`[SEP]`); a token
     /// seen by several chunks gets the mean of its vectors, and the `[CLS]`/`[SEP]` vectors are

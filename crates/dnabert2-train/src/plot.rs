@@ -106,6 +106,7 @@ pub fn draw_panels(path: &Path, title: &str, panels: &[Panel], size: (u32, u32))
     }
 }
 
+// Long by design: plotters chart construction in drawing order.
 #[cfg(feature = "plots")]
 fn draw_panel(
     area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,

@@ -149,6 +149,8 @@ fn csv_cell(s: &str) -> String {
     }
 }
 
+// Long by design: read -> tokenize -> batch -> forward -> write rows, in file order, in one
+// place so the input-order guarantee is visible; the pieces are small helpers below.
 /// Classifies every sequence of `input` with the model in `model_dir` and writes
 /// `output` (CSV, atomically). Errors name the input file and line (CSV) or record
 /// number (FASTA).

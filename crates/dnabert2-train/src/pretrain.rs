@@ -173,6 +173,8 @@ pub struct PretrainSummary {
     pub best_checkpoint: Option<PathBuf>,
 }
 
+// Long by design: the run reads top to bottom (data, model, resume, then the loop: step, log,
+// evaluate, save); each part is a small function beside it and the step is step::train_step.
 /// Runs MLM pretraining on `devices` (one or more devices of backend `B`;
 /// with several, each micro-batch is split across them and the gradients are summed
 /// before one optimizer step; see [`crate::step`]).
@@ -190,18 +192,7 @@ pub fn pretrain<B: AutodiffBackend>(
     let corpus = corpus::prepare(&cfg.corpus)?;
     report_corpus(&corpus);
     let train = WindowSampler::new(&corpus, Split::Train, cfg.max_len)?;
-    let eval_set = EvalSet::new(
-        &corpus,
-        cfg.max_len,
-        cfg.eval_windows,
-        cfg.batch_size,
-        &cfg.masking,
-        cfg.seed,
-    )?;
-    let baseline = eval_set.unigram_baseline(
-        &corpus.manifest().train_unigram_counts,
-        cfg.masking.first_regular_id,
-    );
+    let (eval_set, baseline) = held_out(cfg, &corpus)?;
 
     // ---- model, optimizer, and where the run stands
     let model_cfg = model_config(cfg, corpus.manifest().vocab_size as usize)?;
@@ -218,24 +209,7 @@ pub fn pretrain<B: AutodiffBackend>(
     } = run;
     let schedule = state.schedule;
     let resumed_from = state.step;
-    log::info!(
-        "model {} ({} params), {} steps (from step {}), warmup {}, peak lr {:.1e}, {} x {} windows of {} tokens per step on {} device(s)",
-        cfg.preset,
-        model.num_params(),
-        schedule.total_steps,
-        state.step,
-        schedule.warmup_steps,
-        schedule.peak_lr,
-        cfg.grad_accum,
-        cfg.batch_size,
-        cfg.max_len,
-        devices.len()
-    );
-    log::info!(
-        "unigram baseline on held-out masks: loss {:.4}, accuracy {:.4}",
-        baseline.loss,
-        baseline.accuracy
-    );
+    log_plan(cfg, model.num_params(), &state, devices.len(), &baseline);
 
     // ---- the loop: step, log, evaluate, save
     let metrics_path = cfg.out_dir.join("metrics.jsonl");
@@ -246,17 +220,11 @@ pub fn pretrain<B: AutodiffBackend>(
     let mut last_eval: Option<(u64, MlmScore)> = None;
     while state.step < schedule.total_steps {
         let t0 = Instant::now();
-        let (m, row) = match mlm_step(cfg, model, &mut optim, &train, &state, devices) {
-            Ok(done) => done,
-            Err(e) => {
+        let (m, row) =
+            mlm_step(cfg, model, &mut optim, &train, &state, devices).inspect_err(|e| {
                 bar.abandon();
-                if let TrainError::NonFiniteLoss { step, loss, lr } = &e {
-                    let _ = log.append(&json!({ "step": step + 1, "event": "non_finite_loss",
-                                                "loss": loss.to_string(), "lr": lr }));
-                }
-                return Err(e);
-            }
-        };
+                log_failure(&mut log, e);
+            })?;
         model = m;
         state.step += 1;
         state.tokens += row.tokens;
@@ -306,12 +274,7 @@ pub fn pretrain<B: AutodiffBackend>(
         None => eval::evaluate(&model.valid(), &eval_set, &device)?,
     };
     curves::draw(&metrics_path, &cfg.out_dir.join("curves.png"))?;
-    let tokens_per_sec = if speed.secs > 0.0 {
-        speed.tokens_per_sec()
-    } else {
-        // Nothing left to train in this process: report the run's own average.
-        state.tokens as f64 / state.elapsed_secs.max(1e-9)
-    };
+    let tokens_per_sec = speed.or_run_average(&state);
     let summary = PretrainSummary {
         steps: state.step,
         tokens: state.tokens,
@@ -323,6 +286,60 @@ pub fn pretrain<B: AutodiffBackend>(
     };
     crate::atomic::write_json(&cfg.out_dir.join("summary.json"), &summary)?;
     Ok(summary)
+}
+
+/// The fixed held-out windows and the unigram baseline on their masked positions.
+fn held_out(cfg: &PretrainConfig, corpus: &TokenCorpus) -> Result<(EvalSet, MlmScore)> {
+    let eval_set = EvalSet::new(
+        corpus,
+        cfg.max_len,
+        cfg.eval_windows,
+        cfg.batch_size,
+        &cfg.masking,
+        cfg.seed,
+    )?;
+    let baseline = eval_set.unigram_baseline(
+        &corpus.manifest().train_unigram_counts,
+        cfg.masking.first_regular_id,
+    );
+    Ok((eval_set, baseline))
+}
+
+/// Prints the effective plan of this invocation.
+fn log_plan(
+    cfg: &PretrainConfig,
+    params: usize,
+    state: &TrainState,
+    devices: usize,
+    baseline: &MlmScore,
+) {
+    let s = state.schedule;
+    log::info!(
+        "model {} ({params} params), {} steps (from step {}), warmup {}, peak lr {:.1e}, {} x {} windows of {} tokens per step on {devices} device(s)",
+        cfg.preset,
+        s.total_steps,
+        state.step,
+        s.warmup_steps,
+        s.peak_lr,
+        cfg.grad_accum,
+        cfg.batch_size,
+        cfg.max_len,
+    );
+    log::info!(
+        "unigram baseline on held-out masks: loss {:.4}, accuracy {:.4}",
+        baseline.loss,
+        baseline.accuracy
+    );
+}
+
+/// Records a non-finite loss in the metrics log before the error ends the run.
+fn log_failure(log: &mut MetricsLog, e: &TrainError) {
+    if let TrainError::NonFiniteLoss { step, loss, lr } = e {
+        let row = json!({ "step": step + 1, "event": "non_finite_loss", "loss": loss.to_string(), "lr": lr });
+        if let Err(io) = log.append(&row) {
+            log::warn!("could not log the non-finite loss: {io}");
+        }
+    }
 }
 
 /// The preset with the run's dropout, checked against the tokenizer's vocabulary.
@@ -609,6 +626,15 @@ impl Throughput {
 
     fn tokens_per_sec(&self) -> f64 {
         self.tokens as f64 / self.secs.max(1e-9)
+    }
+
+    /// This process's throughput, or the run's average when nothing was left to train.
+    fn or_run_average(&self, state: &TrainState) -> f64 {
+        if self.secs > 0.0 {
+            self.tokens_per_sec()
+        } else {
+            state.tokens as f64 / state.elapsed_secs.max(1e-9)
+        }
     }
 }
 

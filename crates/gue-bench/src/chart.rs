@@ -47,6 +47,7 @@ pub fn write_png(
     drawn
 }
 
+// Long by design: plotters chart construction (axes, bars, whiskers, legend) in drawing order.
 /// Draw `report.png`: per task, our mean (with ±sd whisker) beside the paper's
 /// DNABERT-2 score, for the first model in the records.
 pub fn render_png(

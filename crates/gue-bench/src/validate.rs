@@ -161,6 +161,8 @@ impl RowIssues<'_> {
     }
 }
 
+// Long by design: one pass over the rows with one check per arm (alphabet, length, labels,
+// duplicates), so every check sees the same row context.
 /// Check one split of `task` and append the findings to `report`.
 ///
 /// - row count vs `task.rows` (warning: copies and subsets differ),

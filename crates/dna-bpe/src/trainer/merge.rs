@@ -256,6 +256,8 @@ impl State {
         }
     }
 
+    // Long by design: the incremental pair-count update of one merge is a single hot loop;
+    // splitting it would move state across calls in the trainer's innermost path.
     /// Merges pair `pid` into token `x` in the words of `set` (HF's parallel
     /// `Word::merge` over `top.pos`), applying the count deltas and pushing a
     /// heap entry, with the words where it gained, for every pair that gained.

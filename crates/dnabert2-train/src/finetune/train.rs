@@ -328,6 +328,8 @@ pub fn chance_level_warning(
     ))
 }
 
+// Long by design: the loop reads top to bottom (batch, step, log, dev evaluation and selection,
+// early stop, test report); each part is a small function or type beside it.
 /// Fine-tunes `model` (any linear type `L`, e.g. LoRA-wrapped: parameters that do not
 /// require gradients are left untouched by the optimizer) on `splits.train`, keeps the
 /// state with the lowest dev loss, writes it to `opts.out_dir` with
@@ -364,51 +366,14 @@ where
     let mut log = start_run_files(tokenizer, splits, opts, total, n)?;
     let bar = progress(opts, total);
     let start = Instant::now();
-    let mut order: Vec<usize> = (0..n).collect();
-    let (mut epoch, mut pos) = (0u64, 0usize);
-    let mut best: Option<Best<BestModel<B, L>>> = None;
-    let (mut since_best, mut early_stopped, mut steps_run) = (0usize, false, 0u64);
+    let mut batches = Shuffle::new(n, opts.seed);
+    let mut keep = Selection::<BestModel<B, L>>::default();
+    let (mut early_stopped, mut steps_run) = (false, 0u64);
     let mut recent = Vec::with_capacity(opts.log_every as usize);
-    let mut dev_msg = String::new();
     for step in 0..total {
-        if pos == 0 {
-            order = (0..n).collect();
-            order.shuffle(&mut rng_for(opts.seed, Stream::Data, epoch, 0));
-        }
-        let rows: Vec<usize> = order[pos..(pos + opts.batch_size).min(n)].to_vec();
-        pos += rows.len();
-        if pos >= n {
-            pos = 0;
-            epoch += 1;
-        }
+        let rows = batches.next_rows(opts.batch_size);
         let lr = schedule.lr(step);
-        let parts = [(0, rows)];
-        let (m, stats, _) = train_step(
-            model,
-            &mut optim,
-            step,
-            lr,
-            std::slice::from_ref(device),
-            parts,
-            |m, rows| {
-                B::seed(device, derive_seed(opts.seed, Stream::Dropout, step, 0));
-                let input = batch_input::<B>(
-                    &data.train.ids,
-                    data.train.type_ids.as_deref(),
-                    rows,
-                    device,
-                )?;
-                Ok((
-                    batch_loss(
-                        m.forward(input),
-                        &data.train.targets,
-                        rows,
-                        data.weights.as_deref(),
-                    ),
-                    (),
-                ))
-            },
-        )?;
+        let (m, stats) = classifier_step(model, &mut optim, &data, opts, step, lr, rows, device)?;
         model = m;
         let done = step + 1;
         steps_run = done;
@@ -417,8 +382,8 @@ where
         if done % opts.log_every.max(1) == 0 || done == total {
             let mean = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
             recent.clear();
-            log.append(&json!({"step": done, "epoch": epoch, "loss": mean, "lr": lr, "grad_norm": stats.grad_norm}))?;
-            bar.set_message(format!("loss {mean:.4}{dev_msg}"));
+            log.append(&json!({"step": done, "epoch": batches.epoch, "loss": mean, "lr": lr, "grad_norm": stats.grad_norm}))?;
+            bar.set_message(format!("loss {mean:.4}{}", keep.message));
         }
         if done % opts.eval_every == 0 || done == total {
             let inner = model.valid();
@@ -430,28 +395,13 @@ where
                 opts.eval_batch_size,
                 device,
             )?;
-            let improved = best.as_ref().is_none_or(|b| ev.loss < b.loss);
-            log.append(&dev_row(done, &ev, improved))?;
-            dev_msg = match &ev.metrics {
-                Some(m) => format!(" | dev loss {:.4} mcc {:.3}", ev.loss, m.mcc),
-                None => format!(" | dev loss {:.4}", ev.loss),
-            };
+            log.append(&dev_row(done, &ev, keep.improves(&ev)))?;
+            let improved = keep.offer(ev, done, inner);
             if improved {
                 save_classifier(&model, cfg, &opts.out_dir)?;
-                best = Some(Best {
-                    loss: ev.loss,
-                    step: done,
-                    eval: ev,
-                    model: inner,
-                });
-                since_best = 0;
-            } else {
-                since_best += 1;
             }
-            let b = best.as_ref().map(|b| b.step).unwrap_or(0);
-            dev_msg.push_str(&format!(" (best @{b})"));
-            bar.set_message(format!("loss {:.4}{dev_msg}", stats.loss));
-            if opts.patience.is_some_and(|p| since_best >= p) && done < total {
+            bar.set_message(format!("loss {:.4}{}", stats.loss, keep.message));
+            if opts.patience.is_some_and(|p| keep.since_best >= p) && done < total {
                 early_stopped = true;
                 log.append(
                     &json!({"step": done, "event": "early_stop", "patience": opts.patience}),
@@ -462,7 +412,9 @@ where
     }
     let train_seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let best = best.ok_or_else(|| TrainError::Config("no evaluation ran".into()))?;
+    let best = keep
+        .best
+        .ok_or_else(|| TrainError::Config("no evaluation ran".into()))?;
     let ev = evaluate(
         |x| best.model.forward(x),
         &data.test,
@@ -471,10 +423,6 @@ where
         opts.eval_batch_size,
         device,
     )?;
-    let warning = chance_level_warning(&best.eval, problem, k);
-    if let Some(w) = &warning {
-        log::warn!("{w}");
-    }
     let summary = FinetuneSummary {
         test: ev.metrics,
         test_loss: ev.loss,
@@ -490,11 +438,130 @@ where
         problem,
         num_labels: k,
         train_examples: n,
-        warning,
+        warning: chance_level_warning(&best.eval, problem, k),
     };
+    if let Some(w) = &summary.warning {
+        log::warn!("{w}");
+    }
     log.append(&json!({"step": steps_run, "event": "test", "chosen_step": best.step, "test_loss": ev.loss, "test": ev.metrics, "warning": summary.warning}))?;
     atomic::write_json(&opts.out_dir.join(TEST_METRICS_JSON), &summary)?;
     Ok((summary, best.model))
+}
+
+/// Epoch-wise shuffled batches of row indices (a pure function of `(seed, epoch)`).
+struct Shuffle {
+    order: Vec<usize>,
+    epoch: u64,
+    pos: usize,
+    seed: u64,
+}
+
+impl Shuffle {
+    fn new(n: usize, seed: u64) -> Self {
+        Self {
+            order: (0..n).collect(),
+            epoch: 0,
+            pos: 0,
+            seed,
+        }
+    }
+
+    /// The next batch of at most `size` rows; the last batch of an epoch may be shorter.
+    fn next_rows(&mut self, size: usize) -> Vec<usize> {
+        let n = self.order.len();
+        if self.pos == 0 {
+            self.order = (0..n).collect();
+            self.order
+                .shuffle(&mut rng_for(self.seed, Stream::Data, self.epoch, 0));
+        }
+        let rows = self.order[self.pos..(self.pos + size).min(n)].to_vec();
+        self.pos += rows.len();
+        if self.pos >= n {
+            self.pos = 0;
+            self.epoch += 1;
+        }
+        rows
+    }
+}
+
+/// One fine-tuning step on `rows` (dropout seeded from `(seed, step)`).
+#[allow(clippy::too_many_arguments)]
+fn classifier_step<B, L>(
+    model: BertForSequenceClassification<B, L>,
+    optim: &mut HfAdamW<B, BertForSequenceClassification<B, L>>,
+    data: &Prepared,
+    opts: &FinetuneOptions,
+    step: u64,
+    lr: f64,
+    rows: Vec<usize>,
+    device: &B::Device,
+) -> Result<(BertForSequenceClassification<B, L>, crate::step::StepStats)>
+where
+    B: AutodiffBackend,
+    L: AutodiffModule<B> + LinearLayer<B>,
+    L::InnerModule: LinearLayer<B::InnerBackend>,
+{
+    let devices = std::slice::from_ref(device);
+    let (model, stats, _) = train_step(model, optim, step, lr, devices, [(0, rows)], |m, rows| {
+        B::seed(device, derive_seed(opts.seed, Stream::Dropout, step, 0));
+        let train = &data.train;
+        let input = batch_input::<B>(&train.ids, train.type_ids.as_deref(), rows, device)?;
+        let loss = batch_loss(
+            m.forward(input),
+            &train.targets,
+            rows,
+            data.weights.as_deref(),
+        );
+        Ok((loss, ()))
+    })?;
+    Ok((model, stats))
+}
+
+/// Checkpoint selection: the state with the lowest dev loss so far.
+struct Selection<M> {
+    best: Option<Best<M>>,
+    since_best: usize,
+    message: String,
+}
+
+impl<M> Default for Selection<M> {
+    fn default() -> Self {
+        Self {
+            best: None,
+            since_best: 0,
+            message: String::new(),
+        }
+    }
+}
+
+impl<M> Selection<M> {
+    /// Whether `ev` would be the new best.
+    fn improves(&self, ev: &EvalResult) -> bool {
+        self.best.as_ref().is_none_or(|b| ev.loss < b.loss)
+    }
+
+    /// Records the dev result of the model at step `done`; returns whether it is the new best.
+    fn offer(&mut self, ev: EvalResult, done: u64, model: M) -> bool {
+        let improved = self.improves(&ev);
+        self.message = match &ev.metrics {
+            Some(m) => format!(" | dev loss {:.4} mcc {:.3}", ev.loss, m.mcc),
+            None => format!(" | dev loss {:.4}", ev.loss),
+        };
+        if improved {
+            self.best = Some(Best {
+                loss: ev.loss,
+                step: done,
+                eval: ev,
+                model,
+            });
+            self.since_best = 0;
+        } else {
+            self.since_best += 1;
+        }
+        let b = self.best.as_ref().map_or(0, |b| b.step);
+        self.message.push_str(&format!(" (best @{b})"));
+        improved
+    }
 }
 
 #[cfg(test)]
