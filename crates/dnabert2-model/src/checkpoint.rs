@@ -676,6 +676,7 @@ fn save_dir<B: Backend, M: ModuleSnapshot<B>>(
     module: &M,
     table: &KeyTable,
     cfg: &BertConfig,
+    architecture: &str,
     dir: &Path,
 ) -> Result<()> {
     let keys: Vec<String> = module
@@ -693,7 +694,10 @@ fn save_dir<B: Backend, M: ModuleSnapshot<B>>(
         &extra,
         |_| true,
     )?;
-    atomic_write(&dir.join("config.json"), cfg.to_json_string().as_bytes())
+    atomic_write(
+        &dir.join("config.json"),
+        cfg.to_hf_json(architecture).as_bytes(),
+    )
 }
 
 /// Saves an MLM model as `dir/config.json` + `dir/model.safetensors` (HF names).
@@ -702,7 +706,13 @@ pub fn save_mlm<B: Backend, L: LinearLayer<B>>(
     cfg: &BertConfig,
     dir: impl AsRef<Path>,
 ) -> Result<()> {
-    save_dir(&m.merged(), &KeyTable::dnabert2(), cfg, dir.as_ref())
+    save_dir(
+        &m.merged(),
+        &KeyTable::dnabert2(),
+        cfg,
+        "BertForMaskedLM",
+        dir.as_ref(),
+    )
 }
 
 /// Saves a classifier as `dir/config.json` + `dir/model.safetensors` (HF names).
@@ -712,7 +722,13 @@ pub fn save_classifier<B: Backend, L: LinearLayer<B>>(
     dir: impl AsRef<Path>,
 ) -> Result<()> {
     let cfg = cfg.clone().with_num_labels(m.num_labels);
-    save_dir(&m.merged(), &KeyTable::dnabert2(), &cfg, dir.as_ref())
+    save_dir(
+        &m.merged(),
+        &KeyTable::dnabert2(),
+        &cfg,
+        "BertForSequenceClassification",
+        dir.as_ref(),
+    )
 }
 
 /// Saves a bare encoder as `dir/config.json` + `dir/model.safetensors` (HF names).
@@ -722,5 +738,5 @@ pub fn save_encoder<B: Backend, L: LinearLayer<B>>(
     dir: impl AsRef<Path>,
 ) -> Result<()> {
     let table = KeyTable::dnabert2().with_rule(r"^bert\.", "", r"^", "bert.");
-    save_dir(&m.merged(), &table, cfg, dir.as_ref())
+    save_dir(&m.merged(), &table, cfg, "BertModel", dir.as_ref())
 }

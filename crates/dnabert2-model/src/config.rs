@@ -183,6 +183,39 @@ impl BertConfig {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// The `config.json` of an exported model whose top class is `architecture`
+    /// (`BertForMaskedLM`, `BertForSequenceClassification` or `BertModel`): every field,
+    /// plus `model_type` and the released model's `auto_map` pointing at its remote code on
+    /// the hub (`zhihan1996/DNABERT-2-117M--bert_layers.*`), so
+    /// `transformers.AutoModel.from_pretrained(dir, trust_remote_code=True)` finds the classes.
+    ///
+    /// ```
+    /// let json = dnabert2_model::BertConfig::new(32, 1, 4, 64).to_hf_json("BertForMaskedLM");
+    /// let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    /// assert_eq!(v["model_type"], "bert");
+    /// assert_eq!(v["architectures"][0], "BertForMaskedLM");
+    /// assert_eq!(v["auto_map"]["AutoModel"], "zhihan1996/DNABERT-2-117M--bert_layers.BertModel");
+    /// ```
+    pub fn to_hf_json(&self, architecture: &str) -> String {
+        const CODE: &str = "zhihan1996/DNABERT-2-117M--";
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = v.as_object_mut() {
+            map.insert("model_type".into(), "bert".into());
+            map.insert("architectures".into(), serde_json::json!([architecture]));
+            map.insert(
+                "auto_map".into(),
+                serde_json::json!({
+                    "AutoConfig": format!("{CODE}configuration_bert.BertConfig"),
+                    "AutoModel": format!("{CODE}bert_layers.BertModel"),
+                    "AutoModelForMaskedLM": format!("{CODE}bert_layers.BertForMaskedLM"),
+                    "AutoModelForSequenceClassification":
+                        format!("{CODE}bert_layers.BertForSequenceClassification"),
+                }),
+            );
+        }
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+
     /// Checks the config describes a buildable model.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(ModelError::InvalidConfig(m));

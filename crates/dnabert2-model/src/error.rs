@@ -70,6 +70,14 @@ pub enum ModelError {
         /// The dtype as text.
         dtype: String,
     },
+    /// A model directory or hub id could not be resolved.
+    #[error("model `{model}`: {message}")]
+    ModelNotFound {
+        /// What was asked for (path or hub id).
+        model: String,
+        /// Where it was looked for and what to do.
+        message: String,
+    },
     /// No checkpoint file was found in a model directory.
     #[error("no model.safetensors or pytorch_model.bin in {0}")]
     NoCheckpoint(PathBuf),

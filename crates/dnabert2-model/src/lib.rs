@@ -61,6 +61,7 @@ pub mod loss;
 pub mod mlp;
 pub mod model;
 pub mod precision;
+pub mod pretrained;
 
 pub use config::BertConfig;
 pub use error::{ModelError, Result};
