@@ -39,6 +39,8 @@ use crate::heads::{BertForMaskedLM, BertForSequenceClassification};
 use crate::model::BertModel;
 
 /// The model a directory holds.
+// One value per loaded model: the variants' size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Model<B: Backend> {
     /// Encoder + MLM head (released DNABERT-2, pretraining outputs).
