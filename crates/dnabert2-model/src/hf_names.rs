@@ -100,6 +100,10 @@ const DNABERT2_RULES: &[[&str; 4]] = &[
     ],
 ];
 
+fn rule(fp: &str, mr: &str, mp: &str, fr: &str) -> Rule {
+    (compile(fp), mr.to_string(), compile(mp), fr.to_string())
+}
+
 fn compile(pattern: &str) -> Regex {
     // The patterns are compile-time constants of this crate and of dnabert2-lora, covered
     // by the tests below; a typo is a programming error, not bad input.
@@ -131,12 +135,13 @@ impl KeyTable {
         module_pattern: &str,
         file_replacement: &str,
     ) -> Self {
-        self.rules.push((
-            compile(file_pattern),
-            module_replacement.to_string(),
-            compile(module_pattern),
-            file_replacement.to_string(),
-        ));
+        let r = rule(
+            file_pattern,
+            module_replacement,
+            module_pattern,
+            file_replacement,
+        );
+        self.rules.push(r);
         self
     }
 
@@ -148,15 +153,13 @@ impl KeyTable {
         module_pattern: &str,
         file_replacement: &str,
     ) -> Self {
-        self.rules.insert(
-            0,
-            (
-                compile(file_pattern),
-                module_replacement.to_string(),
-                compile(module_pattern),
-                file_replacement.to_string(),
-            ),
+        let r = rule(
+            file_pattern,
+            module_replacement,
+            module_pattern,
+            file_replacement,
         );
+        self.rules.insert(0, r);
         self
     }
 
