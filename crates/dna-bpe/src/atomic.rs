@@ -46,19 +46,25 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&Path) -> io::Result<()>) -> io
     let name = path
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    // Keep the extension last: some writers pick the format from it (PNG encoders).
-    let suffix = match path.extension() {
-        Some(ext) => format!(".tmp.{}", ext.to_string_lossy()),
-        None => ".tmp".into(),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(&suffix)
-        .tempfile_in(dir)?
-        .into_temp_path();
-    fill(&tmp)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    // A fresh name in the same directory, created by `fill` itself so the file gets the
+    // process's normal permissions (a pre-created temp file would be 0600). The extension
+    // stays last: some writers pick the format from it (PNG encoders).
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}-{n}.tmp{ext}", std::process::id()));
+    let result = (|| {
+        fill(&tmp)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result?;
     #[cfg(unix)]
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())

@@ -1,0 +1,287 @@
+//! The `dnabert2` binary end to end on the tiny12 fixture model: embeddings equal the
+//! library `Embedder`'s, files read back with independent readers (npyz, safetensors,
+//! plain text) in input order, strand averaging is exactly symmetric, and bad input gives a
+//! one-line error naming the file and line.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dnabert2_model::backend::CpuBackend as B;
+use dnabert2_model::embed::{EmbedOptions, Embedder, Pooling};
+use dnabert2_model::pretrained;
+
+fn model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dnabert2-model/tests/fixtures/tiny12")
+}
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dnabert2"))
+        .args(args)
+        .env("DNABERT2_NO_PROGRESS", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const SEQS: [&str; 4] = [
+    "ACGTAGCATCGGATCTATCTATCGACACTTGGTTATCGATCTACACAGCAATTATCAC",
+    "TTGACAGGCTAGCTAGCTTTTAAACG",
+    "GGGGCCCCAAAATTTTACGTACGTNNACGT",
+    "acgtacgttagcatcgatcgatcga",
+];
+
+fn fasta(dir: &Path) -> PathBuf {
+    let p = dir.join("seqs.fa");
+    let text: String = SEQS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!(">r{i} some description\n{s}\n"))
+        .collect();
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+fn library(pooling: Pooling, seqs: &[String]) -> Vec<Vec<f32>> {
+    let p = pretrained::load::<B>(model().to_str().unwrap(), &Default::default()).unwrap();
+    let opts = EmbedOptions {
+        pooling,
+        ..Default::default()
+    };
+    let e = Embedder::new(p.encoder(), &p.tokenizer, opts, &Default::default()).unwrap();
+    e.embed(seqs).unwrap()
+}
+
+#[test]
+fn npy_embeddings_equal_the_library_in_input_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = fasta(tmp.path());
+    let out = tmp.path().join("emb.npy");
+    let (ok, err) = run(&[
+        "embed",
+        "--model",
+        model().to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    let (shape, values) = read_npy(&out);
+    assert_eq!(shape, vec![4, 96]);
+    let want = library(Pooling::Mean, &SEQS.map(String::from));
+    // Same function; the CLI batched 2 per forward, the library 16 (other padding, other
+    // sgemm blocking), so allow float rounding. NaN fails the comparison.
+    for (i, w) in want.iter().enumerate() {
+        for (a, b) in values[i * 96..(i + 1) * 96].iter().zip(w) {
+            assert!((a - b).abs() <= 1e-5, "row {i}: {a} vs {b}");
+        }
+    }
+    let ids = std::fs::read_to_string(tmp.path().join("emb.npy.ids.txt")).unwrap();
+    assert_eq!(ids.lines().collect::<Vec<_>>(), ["r0", "r1", "r2", "r3"]);
+}
+
+#[test]
+fn strand_average_is_exactly_symmetric_and_formats_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rc: Vec<String> = SEQS
+        .iter()
+        .map(|s| {
+            s.bytes()
+                .rev()
+                .map(|b| match b {
+                    b'A' => 'T',
+                    b'T' => 'A',
+                    b'C' => 'G',
+                    b'G' => 'C',
+                    b'a' => 't',
+                    b't' => 'a',
+                    b'c' => 'g',
+                    b'g' => 'c',
+                    o => o as char,
+                })
+                .collect()
+        })
+        .collect();
+    let csv = |name: &str, seqs: &[String]| {
+        let p = tmp.path().join(name);
+        let rows: String = seqs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("x{i},{s}\n"))
+            .collect();
+        std::fs::write(&p, format!("id,sequence\n{rows}")).unwrap();
+        p
+    };
+    let fwd_in = csv("fwd.csv", &SEQS.map(String::from));
+    let rc_in = csv("rc.csv", &rc);
+    let m = model();
+    for (input, out) in [(&fwd_in, "a.safetensors"), (&rc_in, "b.safetensors")] {
+        let (ok, err) = run(&[
+            "embed",
+            "--model",
+            m.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            tmp.path().join(out).to_str().unwrap(),
+            "--strand",
+            "average",
+            "--pooling",
+            "cls",
+        ]);
+        assert!(ok, "{err}");
+    }
+    let read = |name: &str| {
+        let bytes = std::fs::read(tmp.path().join(name)).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let ids = meta.metadata().as_ref().unwrap()["ids"].clone();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let t = st.tensor("embeddings").unwrap();
+        assert_eq!(t.shape(), [4, 96]);
+        let v: Vec<u32> = t
+            .data()
+            .chunks(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        (ids, v)
+    };
+    let (ids_a, a) = read("a.safetensors");
+    let (_, b) = read("b.safetensors");
+    assert_eq!(ids_a, r#"["x0","x1","x2","x3"]"#);
+    assert_eq!(a, b, "embedding(x) == embedding(revcomp(x)) bit for bit");
+
+    // TSV: a header and one row per sequence.
+    let tsv = tmp.path().join("e.tsv");
+    let (ok, err) = run(&[
+        "embed",
+        "--model",
+        m.to_str().unwrap(),
+        "--input",
+        fwd_in.to_str().unwrap(),
+        "--output",
+        tsv.to_str().unwrap(),
+        "--strand",
+        "both",
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&tsv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0].split('\t').count(), 1 + 2 * 96);
+    assert!(lines[2].starts_with("x1\t"));
+}
+
+#[test]
+fn bad_inputs_name_the_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = model();
+    let out = tmp.path().join("o.npy");
+    let cases = [
+        ("no_seq.csv", "id,label\nA,1\n", "no `sequence`"),
+        (
+            "empty_cell.csv",
+            "sequence,label\nACGT,1\n,0\n",
+            "empty_cell.csv:3: missing sequence",
+        ),
+        (
+            "two_per_line.txt",
+            "ACGT\nACGT TTGA\n",
+            "two_per_line.txt:2: one sequence per line",
+        ),
+        (
+            "empty.fa",
+            ">a\n\n>b\nACGT\n",
+            "empty.fa:1: record 1 (a) is empty",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let (ok, err) = run(&[
+            "embed",
+            "--model",
+            m.to_str().unwrap(),
+            "--input",
+            p.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!ok, "{name} should fail");
+        let last = err.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with("error: ") && last.contains(want),
+            "{name}: {err}"
+        );
+    }
+    let (ok, err) = run(&[
+        "embed",
+        "--model",
+        m.to_str().unwrap(),
+        "--input",
+        tmp.path().join("missing.fa").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("missing.fa"), "{err}");
+    let p = tmp.path().join("ok.fa");
+    std::fs::write(&p, ">a\nACGT\n").unwrap();
+    let (ok, err) = run(&[
+        "embed",
+        "--model",
+        m.to_str().unwrap(),
+        "--input",
+        p.to_str().unwrap(),
+        "--output",
+        tmp.path().join("o.parquet").to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains(".npy, .safetensors or .tsv"), "{err}");
+}
+
+#[test]
+fn info_and_tokenize() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = model();
+    let out = Command::new(env!("CARGO_BIN_EXE_dnabert2"))
+        .args(["info", "--model", m.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("hidden 96, layers 2") && text.contains("3 outputs"),
+        "{text}"
+    );
+    let input = fasta(tmp.path());
+    let jsonl = tmp.path().join("t.jsonl");
+    let (ok, err) = run(&[
+        "tokenize",
+        "--model",
+        m.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        jsonl.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let tok = dna_bpe::Tokenizer::dnabert2();
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    let want = tok.encode(SEQS[1]).unwrap();
+    assert_eq!(rows[1]["id"], "r1");
+    assert_eq!(rows[1]["ids"], serde_json::json!(want.ids()));
+}
