@@ -10,13 +10,13 @@ use crate::error::{CliError, Result, io_err};
 use crate::{input, output, seq};
 
 #[cfg(feature = "cuda")]
-type B = dnabert2_model::backend::Cuda;
+pub(crate) type B = dnabert2_model::backend::Cuda;
 #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
-type B = dnabert2_model::backend::Wgpu;
+pub(crate) type B = dnabert2_model::backend::Wgpu;
 #[cfg(all(feature = "flex", not(any(feature = "cuda", feature = "wgpu"))))]
-type B = dnabert2_model::backend::CpuBackend;
+pub(crate) type B = dnabert2_model::backend::CpuBackend;
 
-fn device() -> <B as burn::tensor::backend::BackendTypes>::Device {
+pub(crate) fn device() -> <B as burn::tensor::backend::BackendTypes>::Device {
     Default::default()
 }
 

@@ -5,6 +5,7 @@
 //! dnabert2 tokenize --model DIR --input seqs.fa --output tokens.jsonl
 //! dnabert2 embed --model DIR --input seqs.fa --output emb.npy [--pooling mean|mean-no-special|cls|max] [--strand forward|average|both]
 //! dnabert2 predict --model FINETUNED_DIR --input seqs.fa --output preds.csv
+//! dnabert2 score-variants --model DIR --reference genome.fa.gz --vcf variants.vcf --output scores.tsv
 //! ```
 //!
 //! `--model` takes a model directory (HF download, HF cache snapshot, `cargo xtask pretrain`
@@ -21,6 +22,7 @@ mod error;
 mod input;
 mod output;
 mod seq;
+mod variants;
 
 /// DNABERT-2 on your files: model info, tokens, embeddings, predictions.
 #[derive(Debug, Parser)]
@@ -35,7 +37,8 @@ const EXAMPLES: &str = "Examples:
   dnabert2 embed --model DIR --input seqs.fa --output emb.npy
   dnabert2 embed --model DIR --input seqs.csv --output emb.tsv --pooling cls --strand average
   dnabert2 tokenize --model DIR --input seqs.fa --output tokens.jsonl
-  dnabert2 predict --model FINETUNED_DIR --input seqs.fa --output preds.csv";
+  dnabert2 predict --model FINETUNED_DIR --input seqs.fa --output preds.csv
+  dnabert2 score-variants --model DIR --reference genome.fa.gz --vcf variants.vcf --output scores.tsv";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -47,6 +50,8 @@ enum Command {
     Embed(commands::EmbedArgs),
     /// Class probabilities of a fine-tuned model for every input sequence (CSV).
     Predict(commands::PredictArgs),
+    /// Zero-shot variant effects (MLM log-likelihood ratio, embedding distances) from a VCF.
+    ScoreVariants(variants::ScoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         Command::Tokenize(a) => commands::tokenize(a),
         Command::Embed(a) => commands::embed(a),
         Command::Predict(a) => commands::predict(a),
+        Command::ScoreVariants(a) => variants::score_variants(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -113,19 +113,7 @@ pub fn load<B: Backend>(source: &str, device: &B::Device) -> Result<Pretrained<B
             device,
         )?)
     };
-    let tok_path = dir.join("tokenizer.json");
-    let (tokenizer, tokenizer_from_dir) = if tok_path.is_file() {
-        (
-            Tokenizer::from_file(&tok_path).map_err(|e| ModelError::Tokenizer(e.to_string()))?,
-            true,
-        )
-    } else {
-        log::info!(
-            "{} has no tokenizer.json: using the embedded DNABERT-2 tokenizer",
-            dir.display()
-        );
-        (Tokenizer::dnabert2(), false)
-    };
+    let (tokenizer, tokenizer_from_dir) = tokenizer_of(&dir)?;
     Ok(Pretrained {
         dir,
         config,
@@ -133,6 +121,39 @@ pub fn load<B: Backend>(source: &str, device: &B::Device) -> Result<Pretrained<B
         tokenizer_from_dir,
         model,
     })
+}
+
+/// The tokenizer of model directory `dir`: its `tokenizer.json` (`true`), else the embedded
+/// DNABERT-2 tokenizer (`false`, with a log notice).
+pub fn tokenizer_of(dir: &Path) -> Result<(Tokenizer, bool)> {
+    let path = dir.join("tokenizer.json");
+    if path.is_file() {
+        let tok = Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        return Ok((tok, true));
+    }
+    log::info!(
+        "{} has no tokenizer.json: using the embedded DNABERT-2 tokenizer",
+        dir.display()
+    );
+    Ok((Tokenizer::dnabert2(), false))
+}
+
+/// The masked-LM of `source` (any directory whose weights hold the MLM head, classifier or
+/// not) with its tokenizer and directory; a clear error when the head is absent.
+pub fn load_masked_lm<B: Backend>(
+    source: &str,
+    device: &B::Device,
+) -> Result<(BertForMaskedLM<B>, Tokenizer, PathBuf)> {
+    let dir = resolve(source)?;
+    let (model, _) = checkpoint::load_mlm::<B>(&dir, device).map_err(|e| match e {
+        ModelError::MissingTensor { path, key } if key.starts_with("cls.") => ModelError::MissingTensor {
+            path,
+            key: format!("{key} (this model has no MLM head; scoring needs one, e.g. the released DNABERT-2-117M)"),
+        },
+        other => other,
+    })?;
+    let (tok, _) = tokenizer_of(&dir)?;
+    Ok((model, tok, dir))
 }
 
 /// The directory holding the model files of `source` (see the module docs).

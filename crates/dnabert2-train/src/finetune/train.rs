@@ -159,12 +159,10 @@ pub fn build_classifier<B: Backend>(
 /// released DNABERT-2 tokenizer.
 pub fn tokenizer_of(source: &ModelSource) -> Result<Tokenizer> {
     match source {
-        ModelSource::Checkpoint(dir) if resolve_model_dir(dir).join("tokenizer.json").is_file() => {
-            Ok(Tokenizer::from_file(
-                resolve_model_dir(dir).join("tokenizer.json"),
-            )?)
+        ModelSource::Checkpoint(dir) => {
+            Ok(dnabert2_model::pretrained::tokenizer_of(&resolve_model_dir(dir))?.0)
         }
-        _ => Ok(Tokenizer::dnabert2()),
+        ModelSource::Preset(_) => Ok(Tokenizer::dnabert2()),
     }
 }
 
