@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 mod commands;
 mod error;
 mod input;
+mod mutagenesis;
 mod output;
 mod seq;
 mod variants;
@@ -38,7 +39,8 @@ const EXAMPLES: &str = "Examples:
   dnabert2 embed --model DIR --input seqs.csv --output emb.tsv --pooling cls --strand average
   dnabert2 tokenize --model DIR --input seqs.fa --output tokens.jsonl
   dnabert2 predict --model FINETUNED_DIR --input seqs.fa --output preds.csv
-  dnabert2 score-variants --model DIR --reference genome.fa.gz --vcf variants.vcf --output scores.tsv";
+  dnabert2 score-variants --model DIR --reference genome.fa.gz --vcf variants.vcf --output scores.tsv
+  dnabert2 mutagenesis --model FINETUNED_DIR --sequence ACGT... --output ism.tsv --plot ism.png";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -52,6 +54,8 @@ enum Command {
     Predict(commands::PredictArgs),
     /// Zero-shot variant effects (MLM log-likelihood ratio, embedding distances) from a VCF.
     ScoreVariants(variants::ScoreArgs),
+    /// In-silico saturation mutagenesis: every position x 3 substitutions (TSV, heatmap PNG).
+    Mutagenesis(mutagenesis::MutagenesisArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Embed(a) => commands::embed(a),
         Command::Predict(a) => commands::predict(a),
         Command::ScoreVariants(a) => variants::score_variants(a),
+        Command::Mutagenesis(a) => mutagenesis::mutagenesis(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,9 +16,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use dnabert2_model::BertConfig;
 use dnabert2_model::checkpoint::load_classifier;
 use dnabert2_model::heads::problem_type_of;
-use dnabert2_model::{BertConfig, ProblemType};
 
 use crate::error::{Result, TrainError, io_err};
 use crate::finetune::data::{Problem, Table, data_err, split_fields};
@@ -149,8 +149,109 @@ fn csv_cell(s: &str) -> String {
     }
 }
 
-// Long by design: read -> tokenize -> batch -> forward -> write rows, in file order, in one
-// place so the input-order guarantee is visible; the pieces are small helpers below.
+/// A fine-tuned classifier ready to score sequences: model, tokenizer (truncating as in
+/// training), problem type and label names. [`predict_file`] and the CLI's mutagenesis both
+/// score through [`Predictor::scores`].
+pub struct Predictor<B: Backend> {
+    model: dnabert2_model::BertForSequenceClassification<B>,
+    tok: dna_bpe::Tokenizer,
+    /// The problem type of the head.
+    pub problem: Problem,
+    /// Outputs per row.
+    pub num_labels: usize,
+    /// `id2label` names (or the class indices).
+    pub names: Vec<String>,
+    /// Whether the model takes sequence pairs.
+    pub pair: bool,
+    device: B::Device,
+}
+
+impl<B: Backend> Predictor<B> {
+    /// Loads the classifier of `model_dir` (a fine-tuning output or any HF classifier dir);
+    /// `max_len` overrides the truncation length recorded in its `finetune.json`.
+    pub fn load(model_dir: &Path, max_len: Option<usize>, device: &B::Device) -> Result<Self> {
+        let model_dir = &crate::checkpoint::resolve_model_dir(model_dir);
+        let settings = RunSettings::read(model_dir)?;
+        let (model, cfg) = load_classifier::<B>(model_dir, None, device)?;
+        let n = model.num_labels;
+        let max_len = max_len.or(settings.as_ref().and_then(|s| s.max_len));
+        let tok = tokenizer_for(
+            tokenizer_of(&ModelSource::Checkpoint(model_dir.to_path_buf()))?,
+            max_len,
+        )?;
+        Ok(Self {
+            problem: problem_type_of(&cfg),
+            num_labels: n,
+            names: label_names(&cfg, n),
+            pair: settings.as_ref().is_some_and(|s| s.pair),
+            model,
+            tok,
+            device: device.clone(),
+        })
+    }
+
+    /// Class probabilities (softmax / sigmoid) or predicted values of one batch, one row
+    /// of `num_labels` values per sequence (pairs when the model takes them).
+    pub fn scores(&self, seq1: &[String], seq2: Option<&[String]>) -> Result<Vec<Vec<f32>>> {
+        let (ids, types) = encode_texts(&self.tok, seq1, seq2)?;
+        let idx: Vec<usize> = (0..ids.len()).collect();
+        let x = batch_input::<B>(&ids, types.as_deref(), &idx, &self.device)?;
+        let s = scores(self.model.forward(x), self.problem)
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| TrainError::Config(format!("scores: {e:?}")))?;
+        Ok(s.chunks_exact(self.num_labels.max(1))
+            .map(<[f32]>::to_vec)
+            .collect())
+    }
+
+    /// The CSV header of a prediction file.
+    fn header(&self) -> String {
+        let mut header = vec!["id".to_string()];
+        header.push(
+            match self.problem {
+                Problem::Regression => "prediction",
+                Problem::SingleLabel => "label",
+                Problem::MultiLabel => "labels",
+            }
+            .into(),
+        );
+        if self.problem != Problem::Regression {
+            header.extend((0..self.num_labels).map(|i| format!("prob_{i}")));
+        }
+        header.join(",")
+    }
+
+    /// One CSV row: id, label(s) or value, probabilities.
+    fn row(&self, id: &str, p: &[f32]) -> String {
+        let mut cells = vec![csv_cell(id)];
+        match self.problem {
+            Problem::Regression => cells.push(format!("{}", p[0])),
+            Problem::SingleLabel => {
+                let arg = p
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (j, &v)| if v > p[b] { j } else { b });
+                cells.push(csv_cell(&self.names[arg]));
+            }
+            Problem::MultiLabel => {
+                let on: Vec<&str> = p
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v >= 0.5)
+                    .map(|(j, _)| self.names[j].as_str())
+                    .collect();
+                cells.push(csv_cell(&on.join(";")));
+            }
+        }
+        if self.problem != Problem::Regression {
+            cells.extend(p.iter().map(|v| format!("{v}")));
+        }
+        cells.join(",")
+    }
+}
+
 /// Classifies every sequence of `input` with the model in `model_dir` and writes
 /// `output` (CSV, atomically). Errors name the input file and line (CSV) or record
 /// number (FASTA).
@@ -161,25 +262,9 @@ pub fn predict_file<B: Backend>(
     opts: &PredictOptions,
     device: &B::Device,
 ) -> Result<PredictSummary> {
-    let model_dir = &crate::checkpoint::resolve_model_dir(model_dir);
-    let settings = RunSettings::read(model_dir)?;
-    let (model, cfg) = load_classifier::<B>(model_dir, None, device)?;
-    let n = model.num_labels;
-    let problem = match problem_type_of(&cfg) {
-        ProblemType::Regression => Problem::Regression,
-        ProblemType::MultiLabel => Problem::MultiLabel,
-        ProblemType::SingleLabel => Problem::SingleLabel,
-    };
-    let pair = settings.as_ref().is_some_and(|s| s.pair);
-    let max_len = opts.max_len.or(settings.as_ref().and_then(|s| s.max_len));
-    let tok = tokenizer_for(
-        tokenizer_of(&ModelSource::Checkpoint(model_dir.to_path_buf()))?,
-        max_len,
-    )?;
-    let names = label_names(&cfg, n);
-
+    let predictor = Predictor::<B>::load(model_dir, opts.max_len, device)?;
     let items: Box<dyn Iterator<Item = Result<Item>>> = if is_fasta(input) {
-        if pair {
+        if predictor.pair {
             return Err(data_err(
                 input,
                 None,
@@ -188,38 +273,49 @@ pub fn predict_file<B: Backend>(
         }
         Box::new(fasta_items(input)?)
     } else {
-        Box::new(read_csv_items(input, pair)?.into_iter().map(Ok))
+        Box::new(read_csv_items(input, predictor.pair)?.into_iter().map(Ok))
     };
+    let mut written: Result<usize> = Ok(0);
+    dna_bpe::atomic::ensure_parent(output)
+        .and_then(|()| {
+            dna_bpe::atomic::write_with(output, |tmp| {
+                let mut w = BufWriter::new(std::fs::File::create(tmp)?);
+                written = write_rows(&mut w, &predictor, items, input, opts.batch_size);
+                w.flush()?;
+                written
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            })
+        })
+        .or_else(|e| if written.is_err() { Ok(()) } else { Err(e) })
+        .map_err(io_err(output))?;
+    Ok(PredictSummary {
+        rows: written?,
+        num_labels: predictor.num_labels,
+        output: output.to_path_buf(),
+    })
+}
 
-    let dir = crate::atomic::parent_dir(output);
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    let mut w = BufWriter::new(tmp.as_file());
-    let mut header = vec!["id".to_string()];
-    match problem {
-        Problem::Regression => header.push("prediction".into()),
-        Problem::SingleLabel => header.push("label".into()),
-        Problem::MultiLabel => header.push("labels".into()),
-    }
-    if problem != Problem::Regression {
-        header.extend((0..n).map(|i| format!("prob_{i}")));
-    }
-    writeln!(w, "{}", header.join(",")).map_err(io_err(output))?;
-
-    let mut rows = 0usize;
-    let mut batch: Vec<Item> = Vec::with_capacity(opts.batch_size);
-    let mut items = items.peekable();
+/// Streams `items` through the predictor in batches, writing one CSV row each.
+fn write_rows<B: Backend>(
+    w: &mut impl Write,
+    predictor: &Predictor<B>,
+    items: impl Iterator<Item = Result<Item>>,
+    input: &Path,
+    batch_size: usize,
+) -> Result<usize> {
+    let io = |e| TrainError::Io {
+        path: input.to_path_buf(),
+        source: e,
+    };
+    writeln!(w, "{}", predictor.header()).map_err(io)?;
+    let (mut rows, mut items) = (0usize, items.peekable());
     while items.peek().is_some() {
-        batch.clear();
-        while batch.len() < opts.batch_size.max(1) {
-            match items.next() {
-                Some(it) => batch.push(it?),
-                None => break,
-            }
-        }
+        let batch: Vec<Item> = items
+            .by_ref()
+            .take(batch_size.max(1))
+            .collect::<Result<_>>()?;
         if let Some(bad) = batch.iter().find(|it| it.a.trim().is_empty()) {
             return Err(data_err(
                 input,
@@ -228,61 +324,18 @@ pub fn predict_file<B: Backend>(
             ));
         }
         let seq1: Vec<String> = batch.iter().map(|it| it.a.clone()).collect();
-        let seq2: Option<Vec<String>> = pair.then(|| {
+        let seq2: Option<Vec<String>> = predictor.pair.then(|| {
             batch
                 .iter()
                 .map(|it| it.b.clone().unwrap_or_default())
                 .collect()
         });
-        let (ids, types) = encode_texts(&tok, &seq1, seq2.as_deref())?;
-        let idx: Vec<usize> = (0..ids.len()).collect();
-        let x = batch_input::<B>(&ids, types.as_deref(), &idx, device)?;
-        let s = scores(model.forward(x), problem)
-            .into_data()
-            .convert::<f32>();
-        let s = s
-            .into_vec::<f32>()
-            .map_err(|e| TrainError::Config(format!("scores: {e:?}")))?;
-        for (it, p) in batch.iter().zip(s.chunks_exact(n)) {
-            let mut cells = vec![csv_cell(&it.id)];
-            match problem {
-                Problem::Regression => cells.push(format!("{}", p[0])),
-                Problem::SingleLabel => {
-                    let arg = p
-                        .iter()
-                        .enumerate()
-                        .fold(0, |b, (j, &v)| if v > p[b] { j } else { b });
-                    cells.push(csv_cell(&names[arg]));
-                }
-                Problem::MultiLabel => {
-                    let on: Vec<&str> = p
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, v)| **v >= 0.5)
-                        .map(|(j, _)| names[j].as_str())
-                        .collect();
-                    cells.push(csv_cell(&on.join(";")));
-                }
-            }
-            if problem != Problem::Regression {
-                cells.extend(p.iter().map(|v| format!("{v}")));
-            }
-            writeln!(w, "{}", cells.join(",")).map_err(io_err(output))?;
+        for (it, p) in batch.iter().zip(predictor.scores(&seq1, seq2.as_deref())?) {
+            writeln!(w, "{}", predictor.row(&it.id, &p)).map_err(io)?;
             rows += 1;
         }
     }
-    w.flush().map_err(io_err(output))?;
-    drop(w);
-    tmp.as_file().sync_all().map_err(io_err(output))?;
-    tmp.persist(output).map_err(|e| TrainError::Io {
-        path: output.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(PredictSummary {
-        rows,
-        num_labels: n,
-        output: output.to_path_buf(),
-    })
+    Ok(rows)
 }
 
 /// [`predict_file`] on the inference backend of autodiff backend `B` (dropout off).
