@@ -160,12 +160,62 @@ pub struct EmbedArgs {
     /// Sequences (chunks) per forward batch.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// Process shard K of N (`K/N`, 1-based): a contiguous, deterministic 1/N of the records,
+    /// so the N outputs concatenate to the unsharded output. Default: from
+    /// `SLURM_ARRAY_TASK_ID` / `SLURM_ARRAY_TASK_COUNT` when set, else everything.
+    #[arg(long)]
+    shard: Option<String>,
+    /// One `[L, D]` block per sequence (the vector of the token covering each base) instead
+    /// of one pooled vector; written as safetensors keyed by id (`.safetensors` output only).
+    #[arg(long)]
+    per_nucleotide: bool,
+}
+
+/// `(k, n)` (0-based k) of `--shard K/N` or the SLURM array variables.
+fn shard_of(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
+    let parse = |k: &str, n: &str, what: &str| -> Result<(usize, usize)> {
+        match (k.trim().parse::<usize>(), n.trim().parse::<usize>()) {
+            (Ok(k), Ok(n)) if n >= 1 && (1..=n).contains(&k) => Ok((k - 1, n)),
+            _ => Err(CliError::Usage(format!(
+                "{what}: expected K/N with 1 <= K <= N"
+            ))),
+        }
+    };
+    if let Some(f) = flag {
+        let (k, n) = f
+            .split_once('/')
+            .ok_or_else(|| CliError::Usage(format!("--shard {f}: expected K/N")))?;
+        return parse(k, n, &format!("--shard {f}")).map(Some);
+    }
+    match (
+        std::env::var("SLURM_ARRAY_TASK_ID"),
+        std::env::var("SLURM_ARRAY_TASK_COUNT"),
+    ) {
+        // SLURM task ids are 0-based by convention (--array=0-(N-1)).
+        (Ok(k), Ok(n)) => {
+            let k1 = k
+                .trim()
+                .parse::<usize>()
+                .map(|k| (k + 1).to_string())
+                .unwrap_or(k);
+            parse(&k1, &n, "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT").map(Some)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Writes one embedding per input sequence, in input order.
 pub fn embed(a: EmbedArgs) -> Result<()> {
     let format = output::Format::of(&a.output)?;
-    let records = input::read(&a.input)?;
+    let mut records = input::read(&a.input)?;
+    if let Some((k, n)) = shard_of(a.shard.as_deref())? {
+        let len = records.len();
+        records = records.drain(len * k / n..len * (k + 1) / n).collect();
+        log::info!("shard {}/{n}: {} of {len} records", k + 1, records.len());
+    }
+    if a.per_nucleotide {
+        return per_nucleotide(&a, &records);
+    }
     let p = pretrained::load::<B>(&a.model, &device())?;
     let opts = EmbedOptions {
         pooling: match a.pooling {
@@ -226,6 +276,43 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         a.output.display(),
         ids.len(),
         format
+    );
+    Ok(())
+}
+
+/// `--per-nucleotide`: one `[L, D]` tensor per record in a safetensors file keyed by id.
+fn per_nucleotide(a: &EmbedArgs, records: &[input::Record]) -> Result<()> {
+    if output::Format::of(&a.output)? != output::Format::Safetensors {
+        return Err(CliError::Usage(
+            "--per-nucleotide writes one [L, D] block per sequence: use a .safetensors output"
+                .into(),
+        ));
+    }
+    if a.strand != Strand::Forward {
+        return Err(CliError::Usage(
+            "--per-nucleotide supports --strand forward only".into(),
+        ));
+    }
+    let p = pretrained::load::<B>(&a.model, &device())?;
+    let opts = EmbedOptions {
+        batch_size: a.batch_size,
+        max_tokens: a.max_tokens,
+        overlap: a.overlap,
+        ..Default::default()
+    };
+    let embedder = Embedder::new(p.encoder(), &p.tokenizer, opts, &device())?;
+    let mut blocks = Vec::with_capacity(records.len());
+    for r in records {
+        let rows = embedder
+            .per_nucleotide(&r.seq)
+            .map_err(|e| input_error(&a.input, std::slice::from_ref(r), e))?;
+        blocks.push((r.id.clone(), rows));
+    }
+    output::write_blocks(&a.output, &blocks)?;
+    eprintln!(
+        "{} sequences -> {} (per nucleotide)",
+        records.len(),
+        a.output.display()
     );
     Ok(())
 }

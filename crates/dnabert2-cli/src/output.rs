@@ -99,6 +99,41 @@ pub fn write_matrix(path: &Path, ids: &[String], rows: &[f32], dim: usize) -> Re
     }
 }
 
+/// Writes one `[L, D]` f32 tensor per `(id, rows)` to a safetensors file keyed by id (ids
+/// must be unique).
+pub fn write_blocks(path: &Path, blocks: &[(String, Vec<Vec<f32>>)]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    if let Some((id, _)) = blocks.iter().find(|(id, _)| !seen.insert(id.as_str())) {
+        return Err(CliError::Usage(format!(
+            "id `{id}` appears twice: per-nucleotide output is keyed by id"
+        )));
+    }
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = blocks
+        .iter()
+        .map(|(id, rows)| {
+            let d = rows.first().map_or(0, Vec::len);
+            let b = rows
+                .iter()
+                .flatten()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            (id.clone(), b, vec![rows.len(), d])
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(k, b, shape)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| CliError::Usage(format!("{}: {k}: {e}", path.display())))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    let buf = safetensors::tensor::serialize(views, &Some(meta))
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    write(path, &buf)
+}
+
 /// A NumPy v1.0 `.npy` file of a C-order `[n, d]` little-endian f32 array.
 pub fn npy_bytes(rows: &[f32], n: usize, d: usize) -> Vec<u8> {
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {d}), }}");

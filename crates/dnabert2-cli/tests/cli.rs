@@ -285,3 +285,89 @@ fn info_and_tokenize() {
     assert_eq!(rows[1]["id"], "r1");
     assert_eq!(rows[1]["ids"], serde_json::json!(want.ids()));
 }
+
+#[test]
+fn shards_concatenate_to_the_whole_and_per_nucleotide_blocks_have_one_row_per_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = fasta(tmp.path());
+    let m = model();
+    let whole = tmp.path().join("all.npy");
+    let (ok, err) = run(&[
+        "embed",
+        "--model",
+        m.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        whole.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (_, all) = read_npy(&whole);
+    let mut joined = Vec::new();
+    let mut ids = Vec::new();
+    for k in 1..=3 {
+        let out = tmp.path().join(format!("part{k}.npy"));
+        // Shard 2 through the SLURM variables (0-based task id), the others with --shard.
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dnabert2"));
+        cmd.args([
+            "embed",
+            "--model",
+            m.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        if k == 2 {
+            cmd.env("SLURM_ARRAY_TASK_ID", "1")
+                .env("SLURM_ARRAY_TASK_COUNT", "3");
+        } else {
+            cmd.args(["--shard", &format!("{k}/3")]);
+        }
+        let o = cmd.env("DNABERT2_NO_PROGRESS", "1").output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        joined.extend(read_npy(&out).1);
+        ids.extend(
+            std::fs::read_to_string(tmp.path().join(format!("part{k}.npy.ids.txt")))
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(ids, ["r0", "r1", "r2", "r3"]);
+    assert_eq!(joined.len(), all.len());
+    for (a, b) in joined.iter().zip(&all) {
+        assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+    }
+    let (ok, err) = run(&[
+        "embed",
+        "--model",
+        m.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        whole.to_str().unwrap(),
+        "--shard",
+        "4/3",
+    ]);
+    assert!(!ok && err.contains("1 <= K <= N"), "{err}");
+
+    let st = tmp.path().join("pn.safetensors");
+    let (ok, err) = run(&[
+        "embed",
+        "--model",
+        m.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        st.to_str().unwrap(),
+        "--per-nucleotide",
+    ]);
+    assert!(ok, "{err}");
+    let bytes = std::fs::read(&st).unwrap();
+    let t = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (i, s) in SEQS.iter().enumerate() {
+        assert_eq!(t.tensor(&format!("r{i}")).unwrap().shape(), [s.len(), 96]);
+    }
+}
