@@ -142,7 +142,8 @@ pub struct EmbedArgs {
     /// sequence per line; `-` for stdin.
     #[arg(long)]
     input: PathBuf,
-    /// `.npy` (+ `.npy.ids.txt`), `.safetensors` (ids in the metadata) or `.tsv`.
+    /// `.npy` (+ `.npy.ids.txt`), `.safetensors` (ids in the metadata), `.parquet` (id,
+    /// length_bp, n_tokens, embedding) or `.tsv`.
     #[arg(long)]
     output: PathBuf,
     /// How token vectors become one vector.
@@ -269,7 +270,18 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    output::write_matrix(&a.output, &ids, &rows, cols)?;
+    let info = output::RowInfo {
+        length_bp: records.iter().map(|r| r.seq.len() as u32).collect(),
+        n_tokens: records
+            .iter()
+            .map(|r| {
+                p.tokenizer
+                    .encode(&r.seq)
+                    .map_or(0, |e| e.ids().len() as u32)
+            })
+            .collect(),
+    };
+    output::write_matrix(&a.output, &ids, &rows, cols, &info)?;
     eprintln!(
         "{} sequences -> {} ({} x {cols}, {:?})",
         records.len(),

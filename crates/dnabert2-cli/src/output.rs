@@ -18,6 +18,8 @@ pub enum Format {
     Safetensors,
     /// Tab-separated text.
     Tsv,
+    /// Parquet: `id`, `length_bp`, `n_tokens`, `embedding` (fixed-size list of f32).
+    Parquet,
 }
 
 impl Format {
@@ -32,8 +34,9 @@ impl Format {
             Some("npy") => Ok(Self::Npy),
             Some("safetensors") => Ok(Self::Safetensors),
             Some("tsv") => Ok(Self::Tsv),
+            Some("parquet") => Ok(Self::Parquet),
             _ => Err(CliError::Usage(format!(
-                "{}: output must end in .npy, .safetensors or .tsv",
+                "{}: output must end in .npy, .safetensors, .parquet or .tsv",
                 path.display()
             ))),
         }
@@ -53,9 +56,24 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(io_err(path))
 }
 
+/// Per-row facts some formats store beside the vector.
+pub struct RowInfo {
+    /// Sequence length in bases.
+    pub length_bp: Vec<u32>,
+    /// Tokens of the sequence ([CLS]/[SEP] included).
+    pub n_tokens: Vec<u32>,
+}
+
 /// Writes `rows` (`ids.len()` rows of `dim` values) to `path` in its format.
-pub fn write_matrix(path: &Path, ids: &[String], rows: &[f32], dim: usize) -> Result<()> {
+pub fn write_matrix(
+    path: &Path,
+    ids: &[String],
+    rows: &[f32],
+    dim: usize,
+    info: &RowInfo,
+) -> Result<()> {
     match Format::of(path)? {
+        Format::Parquet => write_parquet(path, ids, rows, dim, info),
         Format::Npy => {
             write(path, &npy_bytes(rows, ids.len(), dim))?;
             let mut text = ids.join("\n");
@@ -97,6 +115,48 @@ pub fn write_matrix(path: &Path, ids: &[String], rows: &[f32], dim: usize) -> Re
             write(path, text.as_bytes())
         }
     }
+}
+
+fn write_parquet(
+    path: &Path,
+    ids: &[String],
+    rows: &[f32],
+    dim: usize,
+    info: &RowInfo,
+) -> Result<()> {
+    use polars::prelude::*;
+    let bad = |e: PolarsError| CliError::Usage(format!("{}: {e}", path.display()));
+    let flat = Series::new("embedding".into(), rows);
+    let list = flat
+        .reshape_array(&[
+            ReshapeDimension::Infer,
+            ReshapeDimension::new_dimension(dim as u64),
+        ])
+        .map_err(bad)?;
+    let mut df = DataFrame::new(vec![
+        Column::new("id".into(), ids),
+        Column::new("length_bp".into(), &info.length_bp),
+        Column::new("n_tokens".into(), &info.n_tokens),
+        list.into(),
+    ])
+    .map_err(bad)?;
+    dna_bpe::atomic::ensure_parent(path).map_err(io_err(path))?;
+    let mut failed = None;
+    dna_bpe::atomic::write_with(path, |tmp| {
+        let file = std::fs::File::create(tmp)?;
+        if let Err(e) = ParquetWriter::new(file).finish(&mut df) {
+            failed = Some(e.to_string());
+            return Err(std::io::Error::other("parquet writer failed"));
+        }
+        Ok(())
+    })
+    .map_err(|e| match failed.take() {
+        Some(m) => CliError::Usage(format!("{}: {m}", path.display())),
+        None => CliError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    })
 }
 
 /// Writes one `[L, D]` f32 tensor per `(id, rows)` to a safetensors file keyed by id (ids

@@ -371,3 +371,59 @@ fn shards_concatenate_to_the_whole_and_per_nucleotide_blocks_have_one_row_per_ba
         assert_eq!(t.tensor(&format!("r{i}")).unwrap().shape(), [s.len(), 96]);
     }
 }
+
+#[test]
+fn parquet_has_the_columns_and_the_same_vectors() {
+    use polars::prelude::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = fasta(tmp.path());
+    let m = model();
+    let (npy, pq) = (tmp.path().join("e.npy"), tmp.path().join("e.parquet"));
+    for out in [&npy, &pq] {
+        let (ok, err) = run(&[
+            "embed",
+            "--model",
+            m.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--pooling",
+            "cls",
+        ]);
+        assert!(ok, "{err}");
+    }
+    let (_, want) = read_npy(&npy);
+    let df = ParquetReader::new(std::fs::File::open(&pq).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(
+        df.get_column_names_str(),
+        ["id", "length_bp", "n_tokens", "embedding"]
+    );
+    assert_eq!(df.height(), 4);
+    let ids: Vec<&str> = df
+        .column("id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(ids, ["r0", "r1", "r2", "r3"]);
+    let len: Vec<u32> = df
+        .column("length_bp")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(len, SEQS.map(|s| s.len() as u32));
+    let emb = df.column("embedding").unwrap();
+    assert_eq!(
+        emb.dtype(),
+        &DataType::Array(Box::new(DataType::Float32), 96)
+    );
+    let flat = emb.as_materialized_series().explode().unwrap();
+    let got: Vec<f32> = flat.f32().unwrap().into_no_null_iter().collect();
+    assert_eq!(got, want);
+}
