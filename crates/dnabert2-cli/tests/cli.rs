@@ -244,9 +244,12 @@ fn bad_inputs_name_the_file_and_line() {
         "--input",
         p.to_str().unwrap(),
         "--output",
-        tmp.path().join("o.parquet").to_str().unwrap(),
+        tmp.path().join("o.xlsx").to_str().unwrap(),
     ]);
-    assert!(!ok && err.contains(".npy, .safetensors or .tsv"), "{err}");
+    assert!(
+        !ok && err.contains(".npy, .safetensors, .parquet or .tsv"),
+        "{err}"
+    );
 }
 
 #[test]
