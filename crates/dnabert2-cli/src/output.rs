@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use dnabert2_model::checkpoint::{TensorMap, write_safetensors_with};
+
 use crate::error::{CliError, Result, io_err};
 
 /// Output formats.
@@ -81,23 +83,10 @@ pub fn write_matrix(
             write(&ids_path(path), text.as_bytes())
         }
         Format::Safetensors => {
-            let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let view = safetensors::tensor::TensorView::new(
-                safetensors::Dtype::F32,
-                vec![ids.len(), dim],
-                &bytes,
-            )
-            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-            let meta = std::collections::HashMap::from([
-                ("format".to_string(), "pt".to_string()),
-                (
-                    "ids".to_string(),
-                    serde_json::to_string(ids).unwrap_or_default(),
-                ),
-            ]);
-            let buf = safetensors::tensor::serialize([("embeddings", view)], &Some(meta))
-                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-            write(path, &buf)
+            let tensors =
+                TensorMap::from([("embeddings".into(), (vec![ids.len(), dim], rows.to_vec()))]);
+            let ids = serde_json::to_string(ids).unwrap_or_default();
+            Ok(write_safetensors_with(&tensors, path, &[("ids", ids)])?)
         }
         Format::Tsv => {
             let mut text = String::from("id");
@@ -168,30 +157,14 @@ pub fn write_blocks(path: &Path, blocks: &[(String, Vec<Vec<f32>>)]) -> Result<(
             "id `{id}` appears twice: per-nucleotide output is keyed by id"
         )));
     }
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = blocks
+    let tensors: TensorMap = blocks
         .iter()
         .map(|(id, rows)| {
             let d = rows.first().map_or(0, Vec::len);
-            let b = rows
-                .iter()
-                .flatten()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
-            (id.clone(), b, vec![rows.len(), d])
+            (id.clone(), (vec![rows.len(), d], rows.concat()))
         })
         .collect();
-    let views = bytes
-        .iter()
-        .map(|(k, b, shape)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
-                .map(|v| (k.clone(), v))
-                .map_err(|e| CliError::Usage(format!("{}: {k}: {e}", path.display())))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-    let buf = safetensors::tensor::serialize(views, &Some(meta))
-        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-    write(path, &buf)
+    Ok(write_safetensors_with(&tensors, path, &[])?)
 }
 
 /// A NumPy v1.0 `.npy` file of a C-order `[n, d]` little-endian f32 array.

@@ -623,6 +623,15 @@ pub fn classifier_tensors<B: Backend, L: LinearLayer<B>>(
 /// header records the decoder tie as the fixtures do. For in-memory tables (e.g. reference
 /// outputs); models are saved with [`save_mlm`] / [`save_classifier`] / [`save_encoder`].
 pub fn write_safetensors(tensors: &TensorMap, path: impl AsRef<Path>) -> Result<()> {
+    write_safetensors_with(tensors, path, &[])
+}
+
+/// [`write_safetensors`] with extra header metadata entries (e.g. row ids).
+pub fn write_safetensors_with(
+    tensors: &TensorMap,
+    path: impl AsRef<Path>,
+    extra: &[(&str, String)],
+) -> Result<()> {
     let path = path.as_ref();
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
         .iter()
@@ -645,6 +654,9 @@ pub fn write_safetensors(tensors: &TensorMap, path: impl AsRef<Path>) -> Result<
     let mut meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     if let Some((k, v)) = tie_metadata(tensors.keys().map(String::as_str)) {
         meta.insert(k.into(), v);
+    }
+    for (k, v) in extra {
+        meta.insert((*k).to_string(), v.clone());
     }
     let buf = safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| write_err(path, e))?;
     atomic_write(path, &buf)
