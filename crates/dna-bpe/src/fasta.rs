@@ -1,5 +1,5 @@
-//! Streaming FASTA reading from plain, gzip (`.gz`, also multi-member/bgzip)
-//! and xz (`.xz`) files.
+//! Streaming FASTA reading from plain, gzip (`.gz`, also multi-member/bgzip),
+//! xz (`.xz`), Zstandard (`.zst`) and bzip2 (`.bz2`) files.
 //!
 //! Compression is detected from the first bytes of the file (magic numbers),
 //! not from the file name. Records are yielded one at a time, so memory is
@@ -25,8 +25,12 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// File-name endings recognised as FASTA by [`collect_files`] (each also with
-/// `.gz` or `.xz` appended).
+/// a [`COMPRESSED_SUFFIXES`] ending appended).
 pub const FASTA_EXTENSIONS: &[&str] = &["fa", "fasta", "fna", "fas", "ffn", "frn", "mfa"];
+
+/// Compression endings file names may carry (`x.fa.gz`); the format itself is detected
+/// from the content.
+pub const COMPRESSED_SUFFIXES: &[&str] = &[".gz", ".bgz", ".xz", ".zst", ".bz2"];
 
 /// Errors of FASTA reading and file discovery; every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +130,10 @@ pub enum Compression {
     Gzip,
     /// xz.
     Xz,
+    /// Zstandard.
+    Zstd,
+    /// bzip2.
+    Bzip2,
 }
 
 impl Compression {
@@ -135,6 +143,10 @@ impl Compression {
             Compression::Gzip
         } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
             Compression::Xz
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
+            Compression::Bzip2
         } else {
             Compression::None
         }
@@ -157,11 +169,19 @@ pub fn decompress<R: Read + Send + 'static>(inner: R) -> std::io::Result<Box<dyn
             1 << 16,
             liblzma::bufread::XzDecoder::new_multi_decoder(buffered),
         )),
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            1 << 16,
+            zstd::stream::read::Decoder::with_buffer(buffered)?,
+        )),
+        Compression::Bzip2 => Box::new(BufReader::with_capacity(
+            1 << 16,
+            bzip2::bufread::MultiBzDecoder::new(buffered),
+        )),
     };
     Ok(out)
 }
 
-/// Opens a file (plain, gzip or xz, by magic bytes) as a buffered reader of
+/// Opens a file (plain, gzip, xz, zstd or bzip2, by magic bytes) as a buffered reader of
 /// its decompressed bytes.
 pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     let file = File::open(path).map_err(|source| FastaError::Open {
@@ -404,18 +424,25 @@ pub fn uppercase_acgt_segments(seq: &[u8], min_len: usize) -> impl Iterator<Item
 }
 
 /// Whether a file name has one of the [`FASTA_EXTENSIONS`], optionally
-/// followed by `.gz` or `.xz` (case-insensitive).
+/// followed by a [`COMPRESSED_SUFFIXES`] ending (case-insensitive).
 pub fn is_fasta_name(name: &str) -> bool {
     has_extension(name, FASTA_EXTENSIONS)
 }
 
-/// Whether a file name ends in `.EXT`, `.EXT.gz` or `.EXT.xz` for one of `exts`
-/// (case-insensitive).
+/// Whether a file name ends in `.EXT` or `.EXT` plus a [`COMPRESSED_SUFFIXES`] ending for
+/// one of `exts` (case-insensitive).
+///
+/// ```
+/// use dna_bpe::fasta::has_extension;
+/// assert!(has_extension("reads.FASTQ.zst", &["fastq", "fq"]));
+/// assert!(has_extension("genome.fa.bz2", &["fa"]));
+/// assert!(!has_extension("genome.fa.tar", &["fa"]));
+/// ```
 pub fn has_extension(name: &str, exts: &[&str]) -> bool {
     let lower = name.to_ascii_lowercase();
-    let base = lower
-        .strip_suffix(".gz")
-        .or_else(|| lower.strip_suffix(".xz"))
+    let base = COMPRESSED_SUFFIXES
+        .iter()
+        .find_map(|s| lower.strip_suffix(s))
         .unwrap_or(&lower);
     match base.rsplit_once('.') {
         Some((stem, ext)) => !stem.is_empty() && exts.contains(&ext),

@@ -35,6 +35,7 @@ mod tokenizer;
 pub mod atomic;
 pub mod fasta;
 pub mod progress;
+pub mod seq;
 pub mod trainer;
 
 /// Runs the code blocks of the crate README as doctests.

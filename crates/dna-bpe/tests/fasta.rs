@@ -53,6 +53,17 @@ fn gzip_and_xz_detected_by_magic_not_name() {
 }
 
 #[test]
+fn zstd_and_bzip2_detected_by_magic() {
+    check_sample(&read_all(&zstd::encode_all(SAMPLE, 3).unwrap()).unwrap());
+    let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+    enc.write_all(SAMPLE).unwrap();
+    check_sample(&read_all(&enc.finish().unwrap()).unwrap());
+    // A truncated zstd stream is a read error, not a short record list.
+    let z = zstd::encode_all(SAMPLE, 3).unwrap();
+    assert!(read_all(&z[..z.len() - 4]).is_err());
+}
+
+#[test]
 fn real_files_from_disk() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/trainer");
     let phix: Vec<Record> = Reader::from_path(dir.join("phage_phix174.fna"))

@@ -18,11 +18,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod embed;
 mod error;
 mod input;
 mod mutagenesis;
 mod output;
-mod seq;
 mod variants;
 
 /// DNABERT-2 on your files: model info, tokens, embeddings, predictions.
@@ -36,7 +36,8 @@ struct Cli {
 const EXAMPLES: &str = "Examples:
   dnabert2 info --model zhihan1996/DNABERT-2-117M
   dnabert2 embed --model DIR --input seqs.fa --output emb.npy
-  dnabert2 embed --model DIR --input seqs.csv --output emb.tsv --pooling cls --strand average
+  dnabert2 embed --model DIR --input seqs.csv --output emb.parquet --pooling cls --strand average
+  dnabert2 embed --model DIR --input genome.fa.gz --windows 1000 --stride 500 --output win.parquet
   dnabert2 tokenize --model DIR --input seqs.fa --output tokens.jsonl
   dnabert2 predict --model FINETUNED_DIR --input seqs.fa --output preds.csv
   dnabert2 score-variants --model DIR --reference genome.fa.gz --vcf variants.vcf --output scores.tsv
@@ -48,8 +49,8 @@ enum Command {
     Info(commands::InfoArgs),
     /// Token ids, tokens and base-pair offsets of every input sequence (JSON lines).
     Tokenize(commands::TokenizeArgs),
-    /// One embedding per sequence (.npy + .ids.txt, .safetensors or .tsv by extension).
-    Embed(commands::EmbedArgs),
+    /// One embedding per sequence or per base (.npy + .ids.txt, .safetensors, .parquet, .tsv).
+    Embed(embed::EmbedArgs),
     /// Class probabilities of a fine-tuned model for every input sequence (CSV).
     Predict(commands::PredictArgs),
     /// Zero-shot variant effects (MLM log-likelihood ratio, embedding distances) from a VCF.
@@ -65,7 +66,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(a) => commands::info(a),
         Command::Tokenize(a) => commands::tokenize(a),
-        Command::Embed(a) => commands::embed(a),
+        Command::Embed(a) => embed::embed(a),
         Command::Predict(a) => commands::predict(a),
         Command::ScoreVariants(a) => variants::score_variants(a),
         Command::Mutagenesis(a) => mutagenesis::mutagenesis(a),

@@ -119,10 +119,7 @@ impl Scorer {
 /// Runs the mutagenesis and writes the table (and the heatmap).
 pub fn mutagenesis(a: MutagenesisArgs) -> Result<()> {
     let records = match (&a.sequence, &a.input) {
-        (Some(s), _) => vec![Record {
-            id: "seq1".into(),
-            seq: s.trim().to_string(),
-        }],
+        (Some(s), _) => vec![Record::new("seq1".into(), s.trim().to_string())],
         (None, Some(p)) => input::read(p)?,
         (None, None) => return Err(CliError::Usage("give --sequence or --input".into())),
     };

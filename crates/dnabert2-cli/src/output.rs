@@ -1,15 +1,24 @@
-//! Embedding outputs, chosen by the output's extension:
+//! Embedding outputs, streamed batch by batch and chosen by the output's extension:
 //! - `.npy`: `[N, D]` little-endian f32 in input order, ids one per line in `OUT.ids.txt`;
 //! - `.safetensors`: tensor `embeddings` `[N, D]` f32, ids in the metadata (`ids`, JSON);
-//! - `.tsv`: a header `id\tdim0\t...`, one row per sequence.
+//!   per nucleotide, one `[L, D]` tensor per sequence keyed by id;
+//! - `.parquet`: `id`, `length_bp`, `n_tokens`, `embedding` (fixed-size list of f32), one
+//!   row group per batch; per nucleotide, rows of `id`, `position` (1-based), `embedding`;
+//! - `.tsv`: a header `id\tdim0\t...` (per nucleotide `id\tposition\tdim0...`).
 //!
-//! Every file is written atomically.
+//! Genome windows add `chrom`, `start`, `end` columns (BED coordinates) to parquet and TSV.
+//! Every file appears only when complete (written to a temporary file, then renamed), so an
+//! interrupted run leaves the old output or none.
 
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
-use dnabert2_model::checkpoint::{TensorMap, write_safetensors_with};
+use dna_bpe::atomic::Staged;
+use dnabert2_model::safetensors_out::SafetensorsWriter;
+use polars::prelude::*;
 
 use crate::error::{CliError, Result, io_err};
+use crate::input::Record;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +29,7 @@ pub enum Format {
     Safetensors,
     /// Tab-separated text.
     Tsv,
-    /// Parquet: `id`, `length_bp`, `n_tokens`, `embedding` (fixed-size list of f32).
+    /// Parquet.
     Parquet,
 }
 
@@ -52,135 +61,341 @@ pub fn ids_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+/// One pooled output row.
+pub struct Row<'a> {
+    /// The input record.
+    pub rec: &'a Record,
+    /// Tokens of the sequence (`[CLS]`/`[SEP]` included).
+    pub n_tokens: u32,
+    /// Its vector (`dim` values).
+    pub vector: &'a [f32],
+}
+
+/// What one sink writes.
+enum Kind {
+    Npy {
+        out: Staged,
+        ids: Staged,
+    },
+    Tsv {
+        out: Staged,
+    },
+    Parquet {
+        out: Staged,
+        writer: Option<Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>>,
+    },
+    Safetensors {
+        w: SafetensorsWriter,
+        ids: Vec<String>,
+    },
+}
+
+/// A streaming writer of embeddings (see the module docs); [`Sink::finish`] publishes.
+pub struct Sink {
+    path: PathBuf,
+    kind: Kind,
+    dim: usize,
+    per_base: bool,
+    windows: bool,
+    rows: u64,
+}
+
+/// A `.npy` header of exactly 128 bytes, so the final row count can overwrite the
+/// placeholder written first.
+fn npy_header(n: u64, d: usize) -> Vec<u8> {
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {d}), }}");
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    h.extend_from_slice(&118u16.to_le_bytes());
+    h.extend_from_slice(dict.as_bytes());
+    h.resize(127, b' ');
+    h.push(b'\n');
+    h
+}
+
+fn staged(path: &Path) -> Result<Staged> {
     dna_bpe::atomic::ensure_parent(path)
-        .and_then(|()| dna_bpe::atomic::write(path, bytes))
+        .and_then(|()| Staged::create(path))
         .map_err(io_err(path))
 }
 
-/// Per-row facts some formats store beside the vector.
-pub struct RowInfo {
-    /// Sequence length in bases.
-    pub length_bp: Vec<u32>,
-    /// Tokens of the sequence ([CLS]/[SEP] included).
-    pub n_tokens: Vec<u32>,
-}
-
-/// Writes `rows` (`ids.len()` rows of `dim` values) to `path` in its format.
-pub fn write_matrix(
-    path: &Path,
-    ids: &[String],
-    rows: &[f32],
-    dim: usize,
-    info: &RowInfo,
-) -> Result<()> {
-    match Format::of(path)? {
-        Format::Parquet => write_parquet(path, ids, rows, dim, info),
-        Format::Npy => {
-            write(path, &npy_bytes(rows, ids.len(), dim))?;
-            let mut text = ids.join("\n");
-            text.push('\n');
-            write(&ids_path(path), text.as_bytes())
-        }
-        Format::Safetensors => {
-            let tensors =
-                TensorMap::from([("embeddings".into(), (vec![ids.len(), dim], rows.to_vec()))]);
-            let ids = serde_json::to_string(ids).unwrap_or_default();
-            Ok(write_safetensors_with(&tensors, path, &[("ids", ids)])?)
-        }
-        Format::Tsv => {
-            let mut text = String::from("id");
-            for j in 0..dim {
-                text.push_str(&format!("\tdim{j}"));
+impl Sink {
+    /// Opens a sink for rows of `dim` values; `per_base`: one block per sequence;
+    /// `windows`: the records are genome windows (coordinate columns).
+    pub fn create(path: &Path, dim: usize, per_base: bool, windows: bool) -> Result<Self> {
+        let kind = match Format::of(path)? {
+            Format::Npy if per_base => {
+                return Err(CliError::Usage(
+                    "--per-nucleotide gives one [L, D] block per sequence: write .safetensors, \
+                     .parquet or .tsv"
+                        .into(),
+                ));
             }
-            text.push('\n');
-            for (i, id) in ids.iter().enumerate() {
-                text.push_str(id);
-                for v in &rows[i * dim..(i + 1) * dim] {
-                    text.push_str(&format!("\t{v}"));
+            Format::Npy => {
+                let mut out = staged(path)?;
+                out.file()
+                    .write_all(&npy_header(0, dim))
+                    .map_err(io_err(path))?;
+                Kind::Npy {
+                    out,
+                    ids: staged(&ids_path(path))?,
                 }
-                text.push('\n');
             }
-            write(path, text.as_bytes())
+            Format::Tsv => {
+                let mut out = staged(path)?;
+                let mut head = String::from("id");
+                if windows {
+                    head.push_str("\tchrom\tstart\tend");
+                }
+                if per_base {
+                    head.push_str("\tposition");
+                }
+                for j in 0..dim {
+                    head.push_str(&format!("\tdim{j}"));
+                }
+                writeln!(out.file(), "{head}").map_err(io_err(path))?;
+                Kind::Tsv { out }
+            }
+            Format::Parquet => Kind::Parquet {
+                out: staged(path)?,
+                writer: None,
+            },
+            Format::Safetensors => Kind::Safetensors {
+                w: SafetensorsWriter::create(path)?,
+                ids: Vec::new(),
+            },
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            kind,
+            dim,
+            per_base,
+            windows,
+            rows: 0,
+        })
+    }
+
+    /// Appends pooled rows, in order.
+    pub fn push(&mut self, rows: &[Row<'_>]) -> Result<()> {
+        let (path, dim) = (self.path.clone(), self.dim);
+        match &mut self.kind {
+            Kind::Npy { out, ids } => {
+                for r in rows {
+                    for v in r.vector {
+                        out.file()
+                            .write_all(&v.to_le_bytes())
+                            .map_err(io_err(&path))?;
+                    }
+                    writeln!(ids.file(), "{}", r.rec.id).map_err(io_err(ids_path(&path)))?;
+                }
+            }
+            Kind::Tsv { out } => {
+                for r in rows {
+                    let mut line = r.rec.id.clone();
+                    if self.windows {
+                        line.push_str(&coords(r.rec));
+                    }
+                    for v in r.vector {
+                        line.push_str(&format!("\t{v}"));
+                    }
+                    writeln!(out.file(), "{line}").map_err(io_err(&path))?;
+                }
+            }
+            Kind::Parquet { out, writer } => {
+                let flat: Vec<f32> = rows.iter().flat_map(|r| r.vector.iter().copied()).collect();
+                let mut cols = vec![
+                    Column::new(
+                        "id".into(),
+                        rows.iter().map(|r| r.rec.id.as_str()).collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "length_bp".into(),
+                        rows.iter()
+                            .map(|r| r.rec.seq.len() as u32)
+                            .collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "n_tokens".into(),
+                        rows.iter().map(|r| r.n_tokens).collect::<Vec<_>>(),
+                    ),
+                ];
+                if self.windows {
+                    cols.extend(window_columns(rows.iter().map(|r| r.rec)));
+                }
+                cols.push(embedding_column(&path, flat, dim)?);
+                write_parquet_batch(&path, out, writer, cols)?;
+            }
+            Kind::Safetensors { w, ids } => {
+                let flat: Vec<f32> = rows.iter().flat_map(|r| r.vector.iter().copied()).collect();
+                if ids.is_empty() {
+                    w.push("embeddings", &[rows.len(), dim], &flat)?;
+                } else {
+                    w.extend_last(rows.len(), &flat)?;
+                }
+                ids.extend(rows.iter().map(|r| r.rec.id.clone()));
+            }
         }
+        self.rows += rows.len() as u64;
+        Ok(())
+    }
+
+    /// Appends one per-nucleotide block (`rec.seq.len()` rows of `dim` values).
+    pub fn push_block(&mut self, rec: &Record, block: &[f32]) -> Result<()> {
+        let (path, dim) = (self.path.clone(), self.dim);
+        let len = block.len() / dim.max(1);
+        match &mut self.kind {
+            Kind::Npy { .. } => unreachable!("refused by Sink::create"),
+            Kind::Tsv { out } => {
+                let prefix = if self.windows {
+                    format!("{}{}", rec.id, coords(rec))
+                } else {
+                    rec.id.clone()
+                };
+                for (p, row) in block.chunks(dim).enumerate() {
+                    let mut line = format!("{prefix}\t{}", p + 1);
+                    for v in row {
+                        line.push_str(&format!("\t{v}"));
+                    }
+                    writeln!(out.file(), "{line}").map_err(io_err(&path))?;
+                }
+            }
+            Kind::Parquet { out, writer } => {
+                let mut cols = vec![Column::new("id".into(), vec![rec.id.as_str(); len])];
+                if self.windows {
+                    cols.extend(window_columns(std::iter::repeat_n(rec, len)));
+                }
+                cols.push(Column::new(
+                    "position".into(),
+                    (1..=len as u32).collect::<Vec<_>>(),
+                ));
+                cols.push(embedding_column(&path, block.to_vec(), dim)?);
+                write_parquet_batch(&path, out, writer, cols)?;
+            }
+            Kind::Safetensors { w, ids } => {
+                w.push(&rec.id, &[len, dim], block).map_err(|e| match e {
+                    dnabert2_model::ModelError::Write { message, .. }
+                        if message.contains("written twice") =>
+                    {
+                        CliError::Usage(format!(
+                            "id `{}` appears twice: per-nucleotide safetensors output is keyed \
+                             by id (use .parquet or .tsv)",
+                            rec.id
+                        ))
+                    }
+                    other => other.into(),
+                })?;
+                ids.push(rec.id.clone());
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Completes and publishes the output; returns the rows (sequences) written.
+    pub fn finish(self) -> Result<u64> {
+        let path = self.path;
+        match self.kind {
+            Kind::Npy { mut out, ids } => {
+                let f = out.file();
+                f.flush().map_err(io_err(&path))?;
+                let inner = f.get_mut();
+                inner.rewind().map_err(io_err(&path))?;
+                inner
+                    .write_all(&npy_header(self.rows, self.dim))
+                    .map_err(io_err(&path))?;
+                ids.commit().map_err(io_err(ids_path(&path)))?;
+                out.commit().map_err(io_err(&path))?;
+            }
+            Kind::Tsv { out } => out.commit().map_err(io_err(&path))?,
+            Kind::Parquet { out, writer } => {
+                let writer = match writer {
+                    Some(w) => w,
+                    None => return Err(CliError::Usage("no sequences to write".into())),
+                };
+                writer
+                    .finish()
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+                out.commit().map_err(io_err(&path))?;
+            }
+            Kind::Safetensors { w, ids } => {
+                if self.per_base {
+                    w.finish(&[])?;
+                } else {
+                    if ids.is_empty() {
+                        return Err(CliError::Usage("no sequences to write".into()));
+                    }
+                    let ids = serde_json::to_string(&ids).unwrap_or_default();
+                    w.finish(&[("ids", ids)])?;
+                }
+            }
+        }
+        Ok(self.rows)
     }
 }
 
-fn write_parquet(
-    path: &Path,
-    ids: &[String],
-    rows: &[f32],
-    dim: usize,
-    info: &RowInfo,
-) -> Result<()> {
-    use polars::prelude::*;
-    let bad = |e: PolarsError| CliError::Usage(format!("{}: {e}", path.display()));
-    let flat = Series::new("embedding".into(), rows);
-    let list = flat
+/// `\tchrom\tstart\tend` of a window record (empty cells otherwise).
+fn coords(rec: &Record) -> String {
+    match &rec.window {
+        Some((c, s, e)) => format!("\t{c}\t{s}\t{e}"),
+        None => "\t\t\t".into(),
+    }
+}
+
+fn window_columns<'a>(recs: impl Iterator<Item = &'a Record> + Clone) -> [Column; 3] {
+    let w = |r: &'a Record| r.window.as_ref();
+    [
+        Column::new(
+            "chrom".into(),
+            recs.clone()
+                .map(|r| w(r).map_or("", |x| x.0.as_str()))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "start".into(),
+            recs.clone()
+                .map(|r| w(r).map_or(0, |x| x.1))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "end".into(),
+            recs.map(|r| w(r).map_or(0, |x| x.2)).collect::<Vec<_>>(),
+        ),
+    ]
+}
+
+fn polars_err(path: &Path) -> impl Fn(PolarsError) -> CliError + '_ {
+    move |e| CliError::Usage(format!("{}: {e}", path.display()))
+}
+
+/// `flat` as a fixed-size-list column of `dim` f32 per row.
+fn embedding_column(path: &Path, flat: Vec<f32>, dim: usize) -> Result<Column> {
+    Ok(Series::new("embedding".into(), flat)
         .reshape_array(&[
             ReshapeDimension::Infer,
             ReshapeDimension::new_dimension(dim as u64),
         ])
-        .map_err(bad)?;
-    let mut df = DataFrame::new(vec![
-        Column::new("id".into(), ids),
-        Column::new("length_bp".into(), &info.length_bp),
-        Column::new("n_tokens".into(), &info.n_tokens),
-        list.into(),
-    ])
-    .map_err(bad)?;
-    dna_bpe::atomic::ensure_parent(path).map_err(io_err(path))?;
-    let mut failed = None;
-    dna_bpe::atomic::write_with(path, |tmp| {
-        let file = std::fs::File::create(tmp)?;
-        if let Err(e) = ParquetWriter::new(file).finish(&mut df) {
-            failed = Some(e.to_string());
-            return Err(std::io::Error::other("parquet writer failed"));
-        }
-        Ok(())
-    })
-    .map_err(|e| match failed.take() {
-        Some(m) => CliError::Usage(format!("{}: {m}", path.display())),
-        None => CliError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        },
-    })
+        .map_err(polars_err(path))?
+        .into())
 }
 
-/// Writes one `[L, D]` f32 tensor per `(id, rows)` to a safetensors file keyed by id (ids
-/// must be unique).
-pub fn write_blocks(path: &Path, blocks: &[(String, Vec<Vec<f32>>)]) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
-    if let Some((id, _)) = blocks.iter().find(|(id, _)| !seen.insert(id.as_str())) {
-        return Err(CliError::Usage(format!(
-            "id `{id}` appears twice: per-nucleotide output is keyed by id"
-        )));
+/// Writes one row group (the writer is created from the first batch's schema).
+fn write_parquet_batch(
+    path: &Path,
+    out: &mut Staged,
+    writer: &mut Option<Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>>,
+    cols: Vec<Column>,
+) -> Result<()> {
+    let df = DataFrame::new(cols).map_err(polars_err(path))?;
+    if writer.is_none() {
+        // polars writes through its own handle on the staged temporary file.
+        let file = out.file().get_ref().try_clone().map_err(io_err(path))?;
+        *writer = Some(Box::new(
+            ParquetWriter::new(file)
+                .batched(df.schema())
+                .map_err(polars_err(path))?,
+        ));
     }
-    let tensors: TensorMap = blocks
-        .iter()
-        .map(|(id, rows)| {
-            let d = rows.first().map_or(0, Vec::len);
-            (id.clone(), (vec![rows.len(), d], rows.concat()))
-        })
-        .collect();
-    Ok(write_safetensors_with(&tensors, path, &[])?)
-}
-
-/// A NumPy v1.0 `.npy` file of a C-order `[n, d]` little-endian f32 array.
-pub fn npy_bytes(rows: &[f32], n: usize, d: usize) -> Vec<u8> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {d}), }}");
-    // magic (6) + version (2) + header length (2) + header, padded with spaces to a
-    // multiple of 64 and ended by a newline.
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + rows.len() * 4);
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for v in rows {
-        out.extend_from_slice(&v.to_le_bytes());
+    if let Some(w) = writer.as_mut() {
+        w.write_batch(&df).map_err(polars_err(path))?;
     }
-    out
+    Ok(())
 }

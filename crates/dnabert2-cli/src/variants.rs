@@ -17,7 +17,7 @@ use dnabert2_model::{BertForMaskedLM, pretrained, score};
 
 use crate::commands::{B, device};
 use crate::error::{CliError, Result, io_err};
-use crate::seq::reverse_complement;
+use dna_bpe::seq::reverse_complement;
 
 /// Flags of `dnabert2 score-variants`.
 #[derive(Debug, clap::Args)]

@@ -10,21 +10,8 @@ use dnabert2_model::backend::CpuBackend as B;
 use dnabert2_model::embed::{EmbedOptions, Embedder, Pooling};
 use dnabert2_model::pretrained;
 
-fn model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dnabert2-model/tests/fixtures/tiny12")
-}
-
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dnabert2"))
-        .args(args)
-        .env("DNABERT2_NO_PROGRESS", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{model, read_npy, run};
 
 const SEQS: [&str; 4] = [
     "ACGTAGCATCGGATCTATCTATCGACACTTGGTTATCGATCTACACAGCAATTATCAC",
@@ -42,13 +29,6 @@ fn fasta(dir: &Path) -> PathBuf {
         .collect();
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec::<f32>().unwrap())
 }
 
 fn library(pooling: Pooling, seqs: &[String]) -> Vec<Vec<f32>> {
@@ -203,7 +183,7 @@ fn bad_inputs_name_the_file_and_line() {
         (
             "empty.fa",
             ">a\n\n>b\nACGT\n",
-            "empty.fa:1: record 1 (a) is empty",
+            "empty.fa: record 1 (a) is empty",
         ),
     ];
     for (name, text, want) in cases {

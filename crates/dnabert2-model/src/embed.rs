@@ -27,13 +27,47 @@ pub enum Pooling {
     Max,
 }
 
+/// Which hidden states become the token vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layer {
+    /// The last layer's output (what the model returns).
+    #[default]
+    Last,
+    /// One entry of HF's `hidden_states` (`num_layers + 1` tensors: 0 is the embedding
+    /// output, `k` the output of layer `k`); negative counts from the end (`-1` = last).
+    Index(i64),
+    /// Every entry of `hidden_states`, concatenated along the feature axis
+    /// (`(num_layers + 1) * hidden` values per token, embedding output first).
+    All,
+}
+
+impl std::str::FromStr for Layer {
+    type Err = String;
+    /// `last`, `all`, or an index (`-1`, `0`, `6`).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "last" | "-1" => Ok(Layer::Last),
+            "all" => Ok(Layer::All),
+            t => t.parse::<i64>().map(Layer::Index).map_err(|_| {
+                format!("layer `{s}`: expected an index (-1 = last, 0 = embeddings) or `all`")
+            }),
+        }
+    }
+}
+
 /// Options of [`Embedder`].
 #[derive(Debug, Clone, Copy)]
 pub struct EmbedOptions {
     /// Pooling for [`Embedder::embed`].
     pub pooling: Pooling,
+    /// Hidden states to use.
+    pub layer: Layer,
     /// Most sequences (chunks) per forward batch.
     pub batch_size: usize,
+    /// Most padded tokens (`rows x longest row`) per forward batch; 0: no limit. Sorted
+    /// batches of short sequences then hold many rows and long ones few, at a bounded
+    /// activation size.
+    pub batch_tokens: usize,
     /// Longest chunk in tokens, `[CLS]`/`[SEP]` included; longer sequences are chunked.
     pub max_tokens: usize,
     /// Tokens shared by consecutive chunks (their vectors are averaged).
@@ -44,7 +78,9 @@ impl Default for EmbedOptions {
     fn default() -> Self {
         Self {
             pooling: Pooling::Mean,
+            layer: Layer::Last,
             batch_size: 16,
+            batch_tokens: 0,
             max_tokens: 512,
             overlap: 64,
         }
@@ -81,7 +117,8 @@ pub struct Embedder<'a, B: Backend, L: LinearLayer<B>> {
 
 impl<'a, B: Backend, L: LinearLayer<B>> Embedder<'a, B, L> {
     /// Creates an embedder; fails on options that cannot chunk (`max_tokens < 3`,
-    /// `overlap >= max_tokens - 2`, `batch_size == 0`).
+    /// `overlap >= max_tokens - 2`, `batch_size == 0`) and on a layer index the model does
+    /// not have.
     pub fn new(
         model: &'a BertModel<B, L>,
         tokenizer: &'a Tokenizer,
@@ -94,12 +131,77 @@ impl<'a, B: Backend, L: LinearLayer<B>> Embedder<'a, B, L> {
                 opts.max_tokens, opts.overlap, opts.batch_size
             )));
         }
+        if let Layer::Index(i) = opts.layer {
+            let n = model.encoder.layer.len() as i64 + 1;
+            if !(-n..n).contains(&i) {
+                return Err(ModelError::InvalidInput(format!(
+                    "layer {i}: the model has hidden states 0..={} (0 = embeddings; -1 = last)",
+                    n - 1
+                )));
+            }
+        }
         Ok(Self {
             model,
             tokenizer,
             opts,
             device: device.clone(),
         })
+    }
+
+    /// Width of the token vectors: the hidden size, times `num_layers + 1` for [`Layer::All`].
+    pub fn dim(&self) -> usize {
+        let d = self.model.embeddings.word_embeddings.weight.val().dims()[1];
+        match self.opts.layer {
+            Layer::All => d * (self.model.encoder.layer.len() + 1),
+            _ => d,
+        }
+    }
+
+    /// The selected hidden states `[B, S, dim]` of one batch.
+    fn hidden(&self, input: BertInput<B>) -> Tensor<B, 3> {
+        let n = self.model.encoder.layer.len() as i64 + 1;
+        let pick = match self.opts.layer {
+            Layer::Last => return self.model.forward(input),
+            Layer::Index(i) if i == -1 || i == n - 1 => return self.model.forward(input),
+            Layer::Index(i) => Some((if i < 0 { n + i } else { i }) as usize),
+            Layer::All => None,
+        };
+        let opts = crate::model::ForwardOptions {
+            output_hidden_states: true,
+            ..Default::default()
+        };
+        let mut states = self
+            .model
+            .forward_with(input, opts)
+            .hidden_states
+            .unwrap_or_default();
+        match pick {
+            Some(k) => states.swap_remove(k),
+            None => Tensor::cat(states, 2),
+        }
+    }
+
+    /// Groups `order` (chunk indices sorted by decreasing length) into forward batches of at
+    /// most `batch_size` rows and `batch_tokens` padded tokens.
+    fn batches(&self, order: &[usize], len: impl Fn(usize) -> usize) -> Vec<Vec<usize>> {
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        let mut cur: Vec<usize> = Vec::new();
+        for &i in order {
+            // Sorted by decreasing length: the batch's first row is its longest.
+            let widest = cur.first().map_or(len(i), |&f| len(f));
+            let full = cur.len() == self.opts.batch_size
+                || (self.opts.batch_tokens > 0
+                    && !cur.is_empty()
+                    && (cur.len() + 1) * widest > self.opts.batch_tokens);
+            if full {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur.push(i);
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out
     }
 
     // Long by design: tokenize, chunk long inputs, length-sort, batch, forward and merge chunk
@@ -150,19 +252,18 @@ impl<'a, B: Backend, L: LinearLayer<B>> Embedder<'a, B, L> {
         // Length-sorted batches.
         let mut order: Vec<usize> = (0..chunks.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(chunks[i].2.len()));
-        let d = self.model.embeddings.word_embeddings.weight.val().dims()[1];
+        let d = self.dim();
         let mut acc: Vec<Vec<f32>> = inners
             .iter()
             .map(|t| vec![0.0; (t.len() + 2) * d])
             .collect();
         let mut counts: Vec<Vec<f32>> = inners.iter().map(|t| vec![0.0; t.len() + 2]).collect();
-        for batch in order.chunks(self.opts.batch_size) {
+        for batch in self.batches(&order, |i| chunks[i].2.len()) {
             let rows: Vec<Vec<u32>> = batch.iter().map(|&i| chunks[i].2.clone()).collect();
             let input = BertInput::<B>::from_ids(&rows, &self.device)?;
             let width = input.dims()[1];
             let h = self
-                .model
-                .forward(input)
+                .hidden(input)
                 .into_data()
                 .convert::<f32>()
                 .into_vec::<f32>()
@@ -229,17 +330,27 @@ impl<'a, B: Backend, L: LinearLayer<B>> Embedder<'a, B, L> {
             .token_embeddings(&[seq])?
             .pop()
             .ok_or_else(|| ModelError::InvalidInput("no output".into()))?;
-        let mut out = vec![vec![0.0; t.dim]; seq.len()];
-        for (i, &(s, e)) in t.offsets.iter().enumerate() {
-            if i == 0 || i + 1 == t.ids.len() {
-                continue;
-            }
-            for row in out.iter_mut().take(e.min(seq.len())).skip(s) {
-                row.copy_from_slice(t.row(i));
-            }
-        }
-        Ok(out)
+        Ok(per_base(&t, seq.len())
+            .chunks(t.dim.max(1))
+            .map(<[f32]>::to_vec)
+            .collect())
     }
+}
+
+/// `len` rows of `t.dim` values (row-major): row `i` is the vector of the token covering
+/// base `i` through the tokenizer's offsets; bases no token covers get zeros.
+pub fn per_base(t: &TokenEmbeddings, len: usize) -> Vec<f32> {
+    let d = t.dim;
+    let mut out = vec![0.0; len * d];
+    for (i, &(s, e)) in t.offsets.iter().enumerate() {
+        if i == 0 || i + 1 == t.ids.len() {
+            continue;
+        }
+        for b in s..e.min(len) {
+            out[b * d..(b + 1) * d].copy_from_slice(t.row(i));
+        }
+    }
+    out
 }
 
 /// Pools one sequence's token rows (`[CLS]` first, `[SEP]` last): the crate's one pooling

@@ -62,6 +62,7 @@ pub mod mlp;
 pub mod model;
 pub mod precision;
 pub mod pretrained;
+pub mod safetensors_out;
 pub mod score;
 
 pub use config::BertConfig;

@@ -7,7 +7,7 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use common::{B, assert_close, fixture, input, read_st};
 use dnabert2_model::checkpoint::{self, Weights};
-use dnabert2_model::embed::{EmbedOptions, Embedder, Pooling};
+use dnabert2_model::embed::{EmbedOptions, Embedder, Layer, Pooling};
 use dnabert2_model::{
     BertConfig, BertForSequenceClassification, BertInput, ForwardOptions, LinearLayer, loss,
 };
@@ -327,6 +327,70 @@ fn embedder_matches_fixture_mean_pooling_with_any_batching() {
 }
 
 #[test]
+fn layer_choice_and_token_budget_batches() {
+    let device = Default::default();
+    let (model, _) = checkpoint::load_encoder::<B>(fixture("tiny8"), &device).unwrap();
+    let tok = dna_bpe::Tokenizer::dnabert2();
+    let (batch, _) = sequences();
+    let n_states = model.encoder.layer.len() + 1;
+    let with = |layer: Layer, batch_tokens: usize| {
+        let opts = EmbedOptions {
+            layer,
+            batch_tokens,
+            batch_size: 64,
+            ..Default::default()
+        };
+        let e = Embedder::new(&model, &tok, opts, &device).unwrap();
+        (e.dim(), e.embed(&batch).unwrap())
+    };
+    let (d, last) = with(Layer::Last, 0);
+    assert_eq!(d, model.embeddings.word_embeddings.weight.val().dims()[1]);
+    assert_eq!(with(Layer::Index(-1), 0).1, last);
+    let (d_all, all) = with(Layer::All, 0);
+    assert_eq!(d_all, d * n_states);
+    for k in [0, 2, n_states - 1] {
+        let (_, one) = with(Layer::Index(k as i64), 0);
+        for (a, o) in all.iter().zip(&one) {
+            assert_eq!(&a[k * d..(k + 1) * d], o.as_slice(), "block {k} of `all`");
+        }
+    }
+    assert_ne!(
+        with(Layer::Index(0), 0).1,
+        last,
+        "the embedding output is not the last layer"
+    );
+    assert_eq!(
+        with(Layer::Index(-(n_states as i64)), 0).1,
+        with(Layer::Index(0), 0).1
+    );
+    // A 40-token budget forces one or two rows per batch: same vectors as one big batch.
+    let (_, small) = with(Layer::Last, 40);
+    for (a, b) in small.iter().zip(&last) {
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            diff < 1e-5,
+            "token-budget batching changed a vector by {diff}"
+        );
+    }
+    let bad = EmbedOptions {
+        layer: Layer::Index(n_states as i64),
+        ..Default::default()
+    };
+    let err = Embedder::new(&model, &tok, bad, &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("hidden states 0..="), "{err}");
+    assert_eq!("all".parse::<Layer>().unwrap(), Layer::All);
+    assert_eq!("-2".parse::<Layer>().unwrap(), Layer::Index(-2));
+    assert!("x".parse::<Layer>().is_err());
+}
+
+#[test]
 fn long_sequences_are_chunked_and_per_base_vectors_follow_offsets() {
     let device = Default::default();
     let (model, _) = checkpoint::load_encoder::<B>(fixture("tiny8"), &device).unwrap();
@@ -337,6 +401,7 @@ fn long_sequences_are_chunked_and_per_base_vectors_follow_offsets() {
         max_tokens: 128,
         overlap: 16,
         pooling: Pooling::MeanNoSpecial,
+        ..Default::default()
     };
     let e = Embedder::new(&model, &tok, opts, &device).unwrap();
     let t = e.token_embeddings(&[long.as_str()]).unwrap().pop().unwrap();

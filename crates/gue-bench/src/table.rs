@@ -50,6 +50,51 @@ impl Table {
     }
 }
 
+/// The data lines of a [`stream`]ed table: `(0-based line index, line)`.
+pub type Rows = Box<dyn Iterator<Item = Result<(usize, String), DataError>>>;
+
+/// Streams a table line by line (plain or compressed: gzip, xz, zstd, bzip2), for inputs too
+/// large to hold: the parsed header and the non-blank data lines with their 0-based line
+/// index, read on demand.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("seqs.tsv");
+/// std::fs::write(&path, "id\tsequence\na\tACGT\n\nb\tGG\n").unwrap();
+/// let (header, rows) = gue_bench::table::stream(&path).unwrap();
+/// let rows: Vec<_> = rows.collect::<Result<_, _>>().unwrap();
+/// assert_eq!((header.seq1, rows[1].0), (1, 3));
+/// ```
+pub fn stream(path: &Path) -> Result<(Header, Rows), DataError> {
+    use std::io::BufRead;
+    let read_err = |e: &dyn std::fmt::Display| DataError::Read {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let reader = dna_bpe::fasta::open(path).map_err(|e| read_err(&e))?;
+    let mut lines = reader
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()));
+    let head = match lines.next() {
+        None => {
+            return Err(DataError::Empty {
+                file: path.to_path_buf(),
+            });
+        }
+        Some((_, l)) => l.map_err(|e| read_err(&e))?,
+    };
+    let header = Header::parse(path, &head)?;
+    let file = path.to_path_buf();
+    let rows = lines.map(move |(i, l)| {
+        l.map(|l| (i, l)).map_err(|e| DataError::Read {
+            file: file.clone(),
+            message: format!("line {}: {e}", i + 1),
+        })
+    });
+    Ok((header, Box::new(rows)))
+}
+
 fn non_blank_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines()
         .enumerate()

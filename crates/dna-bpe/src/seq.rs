@@ -1,4 +1,9 @@
-//! Reverse complement over the IUPAC alphabet, case preserved.
+//! Reverse complement over the IUPAC alphabet, case preserved: the one strand flip of the
+//! workspace (embedding and prediction strand averaging, variant scoring).
+//!
+//! ```
+//! assert_eq!(dna_bpe::seq::reverse_complement("ACGTNryk"), "mryNACGT");
+//! ```
 
 /// The complement of one IUPAC nucleotide code (`N` and unknown bytes map to themselves).
 pub fn complement(b: u8) -> u8 {
