@@ -33,6 +33,7 @@ mod pretok;
 mod tokenizer;
 
 pub mod atomic;
+pub mod faidx;
 pub mod fasta;
 pub mod progress;
 pub mod seq;

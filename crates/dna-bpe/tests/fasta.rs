@@ -239,3 +239,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn indexed_fetch_equals_the_streamed_sequence() {
+    use dna_bpe::faidx::{IndexedFasta, write_index};
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/trainer/phage_phix174.fna");
+    let dir = tempfile::tempdir().unwrap();
+    // Two records with different line widths (real file, then re-wrapped at 37).
+    let phix = Reader::from_path(&src).unwrap().next().unwrap().unwrap();
+    let wrapped: Vec<String> = phix
+        .seq
+        .chunks(37)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let fa = dir.path().join("two.fa");
+    let mut text = std::fs::read_to_string(&src).unwrap();
+    text.push_str(&format!(">wrapped\n{}\n", wrapped.join("\n")));
+    std::fs::write(&fa, text).unwrap();
+    assert!(IndexedFasta::open(&fa).unwrap().is_none(), "no .fai yet");
+    write_index(&fa).unwrap();
+    let mut g = IndexedFasta::open(&fa).unwrap().unwrap();
+    let n = phix.seq.len() as u64;
+    assert_eq!(g.len(&phix.id), Some(n));
+    assert_eq!(g.len("wrapped"), Some(n));
+    let mut x = 7u64;
+    for _ in 0..200 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let a = (x >> 33) % n;
+        let b = (a + (x >> 13) % 700).min(n);
+        let want = &phix.seq[a as usize..b as usize];
+        assert_eq!(g.fetch(&phix.id, a, b).unwrap(), want);
+        assert_eq!(g.fetch("wrapped", a, b).unwrap(), want);
+    }
+    assert!(
+        g.fetch("chrZ", 0, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("`chrZ` is not in the index")
+    );
+    assert!(g.fetch("wrapped", n - 1, n + 1).is_err());
+    // Ragged lines cannot be indexed.
+    let bad = dir.path().join("bad.fa");
+    std::fs::write(&bad, ">a\nACGT\nAC\nACGT\n").unwrap();
+    let e = write_index(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.fa:4") && e.contains("different widths"),
+        "{e}"
+    );
+}

@@ -21,6 +21,7 @@ mod commands;
 mod embed;
 mod error;
 mod input;
+mod models;
 mod mutagenesis;
 mod output;
 mod variants;

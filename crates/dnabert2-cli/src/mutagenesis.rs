@@ -6,12 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use dnabert2_model::{BertForMaskedLM, pretrained, score};
+use dnabert2_model::{BertForMaskedLM, score};
 use dnabert2_train::predict::Predictor;
 
 use crate::commands::{B, device};
 use crate::error::{CliError, Result, io_err};
 use crate::input::{self, Record};
+use crate::models::{self, Heads};
 
 /// Flags of `dnabert2 mutagenesis`.
 #[derive(Debug, clap::Args)]
@@ -50,18 +51,15 @@ enum Scorer {
 
 impl Scorer {
     fn load(model: &str, class: Option<usize>) -> Result<Self> {
-        let dir = pretrained::resolve(model)?;
-        let weights = dnabert2_model::checkpoint::Weights::read(
-            dnabert2_model::checkpoint::find_weights(&dir)?,
-        )?;
-        if weights.contains("classifier.weight") {
-            return Ok(Self::Classifier(
-                Box::new(Predictor::load(&dir, None, &device())?),
-                class,
-            ));
+        let m = models::load(model)?;
+        match m.heads {
+            Heads::Classifier(p) => Ok(Self::Classifier(p, class)),
+            Heads::Mlm(mlm) => Ok(Self::Mlm(mlm, Box::new(m.tokenizer))),
+            Heads::Encoder(_) => Err(CliError::Usage(format!(
+                "{}: the model has neither a classifier nor the MLM head; mutagenesis needs one",
+                m.dir.display()
+            ))),
         }
-        let (mlm, tok, _) = pretrained::load_masked_lm::<B>(model, &device())?;
-        Ok(Self::Mlm(Box::new(mlm), Box::new(tok)))
     }
 
     /// `(alt, effect)` for every substitution at every position of `seq`, position-major.
@@ -104,14 +102,20 @@ impl Scorer {
                 }
                 Ok(out)
             }
-            Self::Mlm(m, tok) => muts
-                .iter()
-                .map(|&(i, b)| {
-                    let alt = mutant(i, b);
-                    let llr = score::llr(m, tok, (&upper, i..i + 1), (&alt, i..i + 1), &device())?;
-                    Ok((i, b, llr))
-                })
-                .collect(),
+            Self::Mlm(m, tok) => {
+                let alts: Vec<String> = muts.iter().map(|&(i, b)| mutant(i, b)).collect();
+                let pairs: Vec<_> = muts
+                    .iter()
+                    .zip(&alts)
+                    .map(|(&(i, _), alt)| ((upper.as_str(), i..i + 1), (alt.as_str(), i..i + 1)))
+                    .collect();
+                let llrs = score::llrs(m, tok, &pairs, 32, &device())?;
+                Ok(muts
+                    .iter()
+                    .zip(llrs)
+                    .map(|(&(i, b), l)| (i, b, l))
+                    .collect())
+            }
         }
     }
 }

@@ -232,3 +232,133 @@ fn llr_is_zero_against_itself_and_antisymmetric() {
     assert!(fwd != 0.0 && fwd.is_finite());
     assert_eq!(fwd, -back);
 }
+
+#[test]
+fn indexed_streamed_and_compressed_references_agree_and_classifiers_add_deltas() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let model = mlm_dir(tmp.path());
+    let g = lambda();
+    let (plain, gz, indexed) = (
+        tmp.path().join("plain.fa"),
+        tmp.path().join("g.fa.gz"),
+        tmp.path().join("indexed.fa"),
+    );
+    // 60-column lines, as reference genomes are distributed.
+    let wrapped: Vec<&str> = (0..g.len())
+        .step_by(60)
+        .map(|i| &g[i..(i + 60).min(g.len())])
+        .collect();
+    let text = format!(">chrA\n{}\n>chrB\n{}\n", wrapped.join("\n"), &g[..5000]);
+    std::fs::write(&plain, &text).unwrap();
+    std::fs::write(&indexed, &text).unwrap();
+    dna_bpe::faidx::write_index(&indexed).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(text.as_bytes()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let snv = |contig: &str, p: usize| {
+        let r = g.as_bytes()[p - 1] as char;
+        format!(
+            "{contig}\t{p}\t.\t{r}\t{}\t.\t.\t.",
+            if r == 'G' { 'T' } else { 'G' }
+        )
+    };
+    let del = format!(
+        "chrA\t20000\t.\t{}\t{}\t.\t.\t.",
+        &g[19_999..20_003],
+        &g[19_999..20_000]
+    );
+    let rows = [
+        snv("chrB", 1200),
+        snv("chrA", 40_000),
+        del,
+        snv("chrA", 3),
+        snv("chrB", 4999),
+    ];
+    let v = tmp.path().join("v.vcf");
+    vcf(&v, &rows);
+    let score = |model: &Path, reference: &Path, out: &str| {
+        let out = tmp.path().join(out);
+        let (ok, err) = run(&[
+            "score-variants",
+            "--model",
+            model.to_str().unwrap(),
+            "--reference",
+            reference.to_str().unwrap(),
+            "--vcf",
+            v.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--window",
+            "101",
+        ]);
+        assert!(ok, "{err}");
+        std::fs::read_to_string(out).unwrap()
+    };
+    let a = score(&model, &plain, "a.tsv");
+    assert_eq!(a.lines().count(), 1 + rows.len());
+    let order: Vec<&str> = a
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["1200", "40000", "20000", "3", "4999"],
+        "VCF order across contigs"
+    );
+    assert_eq!(
+        score(&model, &indexed, "b.tsv"),
+        a,
+        ".fai random access = streaming"
+    );
+    assert_eq!(score(&model, &gz, "c.tsv"), a, "gzip reference = plain");
+
+    // A classifier: llr NA, one probability delta per class, equal to the Predictor's.
+    let clf = root().join("crates/dnabert2-model/tests/fixtures/tiny12");
+    let t = score(&clf, &indexed, "clf.tsv");
+    let lines: Vec<Vec<&str>> = t.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(
+        &lines[0][4..],
+        [
+            "llr",
+            "cosine_distance",
+            "l2_distance",
+            "delta_prob_0",
+            "delta_prob_1",
+            "delta_prob_2"
+        ]
+    );
+    assert_eq!(lines[2][4], "NA");
+    let p = dnabert2_train::predict::Predictor::<B>::load(&clf, None, &Default::default()).unwrap();
+    let p0 = 40_000 - 1;
+    let win = g[p0 - 50..p0 + 51].to_string();
+    let mut alt = win.clone();
+    alt.replace_range(50..51, if &win[50..51] == "G" { "T" } else { "G" });
+    let s = p.scores(&[win, alt], None).unwrap();
+    for k in 0..3 {
+        let got: f64 = lines[2][7 + k].parse().unwrap();
+        let want = (s[1][k] - s[0][k]) as f64;
+        assert!((got - want).abs() < 1e-5, "class {k}: {got} vs {want}");
+    }
+    // With an index, a missing contig fails before any scoring, naming the VCF line.
+    vcf(
+        &v,
+        &[snv("chrA", 100), "chrQ\t5\t.\tA\tC\t.\t.\t.".to_string()],
+    );
+    let (ok, err) = run(&[
+        "score-variants",
+        "--model",
+        model.to_str().unwrap(),
+        "--reference",
+        indexed.to_str().unwrap(),
+        "--vcf",
+        v.to_str().unwrap(),
+        "--output",
+        tmp.path().join("m.tsv").to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("v.vcf:4: contig `chrQ` is not in"),
+        "{err}"
+    );
+}

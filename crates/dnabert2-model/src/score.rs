@@ -40,17 +40,28 @@ pub fn span_log_likelihood<B: Backend, L: LinearLayer<B>>(
     span: Range<usize>,
     device: &B::Device,
 ) -> Result<f64> {
+    Ok(span_log_likelihoods(model, tok, &[(seq, span)], 1, device)?[0])
+}
+
+/// A sequence with its bases' span: the unit the scores are defined on.
+pub type Span<'a> = (&'a str, Range<usize>);
+
+/// Masked ids and the `(position, true id)` of each masked token.
+type Masked = (Vec<u32>, Vec<(usize, u32)>);
+
+/// The masked ids of `seq` and the `(position, true id)` of each masked token.
+fn masked(tok: &Tokenizer, seq: &str, span: &Range<usize>) -> Result<Masked> {
     let enc = tok
         .encode(seq)
         .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
     let mask_id = tok
         .mask_id()
         .ok_or_else(|| ModelError::Tokenizer("the tokenizer has no [MASK] token".into()))?;
-    let ids = enc.ids().to_vec();
+    let mut ids = enc.ids().to_vec();
     let n = ids.len();
     // Tokens overlapping the span (specials have the empty range (0, 0) and never overlap;
     // an empty span, e.g. a pure insertion point, takes the token holding that position).
-    let covered: Vec<usize> = (1..n.saturating_sub(1))
+    let covered: Vec<(usize, u32)> = (1..n.saturating_sub(1))
         .filter(|&i| {
             let (s, e) = enc.offsets()[i];
             if span.is_empty() {
@@ -59,6 +70,7 @@ pub fn span_log_likelihood<B: Backend, L: LinearLayer<B>>(
                 s < span.end && span.start < e
             }
         })
+        .map(|i| (i, ids[i]))
         .collect();
     if covered.is_empty() {
         return Err(ModelError::InvalidInput(format!(
@@ -66,20 +78,67 @@ pub fn span_log_likelihood<B: Backend, L: LinearLayer<B>>(
             seq.len()
         )));
     }
-    let mut masked = ids.clone();
-    for &i in &covered {
-        masked[i] = mask_id;
+    for &(i, _) in &covered {
+        ids[i] = mask_id;
     }
-    let input = BertInput::<B>::from_ids(&[masked], device)?;
-    let logits = model.forward(input).logits; // [1, n, V]
-    let v = logits.dims()[2];
-    let lp = log_softmax(logits.reshape([n, v]), 1);
-    let rows: Vec<i64> = covered.iter().map(|&i| i as i64).collect();
-    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [covered.len()]), device);
-    let truth: Vec<i64> = covered.iter().map(|&i| ids[i] as i64).collect();
-    let truth = Tensor::<B, 2, Int>::from_data(TensorData::new(truth, [covered.len(), 1]), device);
-    let picked = lp.select(0, idx).gather(1, truth);
-    Ok(picked.sum().into_scalar().elem::<f64>())
+    Ok((ids, covered))
+}
+
+/// [`span_log_likelihood`] of many `(sequence, span)` pairs, `batch_size` sequences per
+/// forward pass (padding does not change real tokens' outputs). The MLM head runs only at
+/// the masked positions, not over every token.
+pub fn span_log_likelihoods<B: Backend, L: LinearLayer<B>, S: AsRef<str>>(
+    model: &BertForMaskedLM<B, L>,
+    tok: &Tokenizer,
+    items: &[(S, Range<usize>)],
+    batch_size: usize,
+    device: &B::Device,
+) -> Result<Vec<f64>> {
+    let prepared = items
+        .iter()
+        .map(|(s, span)| masked(tok, s.as_ref(), span))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(items.len());
+    for batch in prepared.chunks(batch_size.max(1)) {
+        let rows: Vec<Vec<u32>> = batch.iter().map(|(ids, _)| ids.clone()).collect();
+        let input = BertInput::<B>::from_ids(&rows, device)?;
+        let [b, width] = input.dims();
+        let hidden = model.bert.forward(input); // [b, width, D]
+        let d = hidden.dims()[2];
+        let flat_rows: Vec<i64> = batch
+            .iter()
+            .enumerate()
+            .flat_map(|(r, (_, cov))| cov.iter().map(move |&(i, _)| (r * width + i) as i64))
+            .collect();
+        let m = flat_rows.len();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(flat_rows, [m]), device);
+        let picked = hidden
+            .reshape([b * width, d])
+            .select(0, idx)
+            .reshape([1, m, d]);
+        let logits = model
+            .cls
+            .forward(picked, model.bert.embeddings.word_embeddings.weight.val());
+        let v = logits.dims()[2];
+        let lp = log_softmax(logits.reshape([m, v]), 1);
+        let truth: Vec<i64> = batch
+            .iter()
+            .flat_map(|(_, cov)| cov.iter().map(|&(_, t)| t as i64))
+            .collect();
+        let truth = Tensor::<B, 2, Int>::from_data(TensorData::new(truth, [m, 1]), device);
+        let got = lp
+            .gather(1, truth)
+            .into_data()
+            .convert::<f64>()
+            .into_vec::<f64>()
+            .map_err(|e| ModelError::InvalidInput(format!("{e:?}")))?;
+        let mut k = 0;
+        for (_, cov) in batch {
+            out.push(got[k..k + cov.len()].iter().sum());
+            k += cov.len();
+        }
+    }
+    Ok(out)
 }
 
 /// `LL(alt) - LL(ref)` of two `(sequence, span)` pairs (see the module docs).
@@ -90,12 +149,36 @@ pub fn llr<B: Backend, L: LinearLayer<B>>(
     alternative: (&str, Range<usize>),
     device: &B::Device,
 ) -> Result<f64> {
-    if reference == alternative {
-        return Ok(0.0);
-    }
-    let r = span_log_likelihood(model, tok, reference.0, reference.1, device)?;
-    let a = span_log_likelihood(model, tok, alternative.0, alternative.1, device)?;
-    Ok(a - r)
+    Ok(llrs(model, tok, &[(reference, alternative)], 2, device)?[0])
+}
+
+/// [`llr`] of many `(reference, alternative)` pairs, batched; a pair whose two sides are
+/// equal scores exactly 0.
+pub fn llrs<B: Backend, L: LinearLayer<B>>(
+    model: &BertForMaskedLM<B, L>,
+    tok: &Tokenizer,
+    pairs: &[(Span<'_>, Span<'_>)],
+    batch_size: usize,
+    device: &B::Device,
+) -> Result<Vec<f64>> {
+    let items: Vec<Span<'_>> = pairs
+        .iter()
+        .filter(|(r, a)| r != a)
+        .flat_map(|(r, a)| [r.clone(), a.clone()])
+        .collect();
+    let ll = span_log_likelihoods(model, tok, &items, batch_size, device)?;
+    let mut k = 0;
+    Ok(pairs
+        .iter()
+        .map(|(r, a)| {
+            if r == a {
+                0.0
+            } else {
+                k += 2;
+                ll[k - 1] - ll[k - 2]
+            }
+        })
+        .collect())
 }
 
 /// Cosine distance `1 - cos(a, b)` and L2 distance of two vectors.

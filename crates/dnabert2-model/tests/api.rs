@@ -432,3 +432,69 @@ fn long_sequences_are_chunked_and_per_base_vectors_follow_offsets() {
         .is_err()
     );
 }
+
+#[test]
+fn batched_span_scores_equal_full_logits_scoring() {
+    use burn::tensor::activation::log_softmax;
+    use dnabert2_model::score;
+    let device = Default::default();
+    let (mlm, tok, _) = dnabert2_model::pretrained::load_masked_lm::<B>(
+        fixture("tiny12").to_str().unwrap(),
+        &device,
+    )
+    .unwrap();
+    let (batch, _) = sequences();
+    let items: Vec<(&str, std::ops::Range<usize>)> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                s.as_str(),
+                (3 * i) % (s.len() - 2)..(3 * i) % (s.len() - 2) + 2,
+            )
+        })
+        .collect();
+    let batched = score::span_log_likelihoods(&mlm, &tok, &items, 4, &device).unwrap();
+    for ((seq, span), got) in items.iter().zip(&batched) {
+        // The definition, computed the long way: mask the covering tokens, run the whole
+        // model, log-softmax over the vocabulary at every position, sum the true tokens'.
+        let enc = tok.encode(seq).unwrap();
+        let mut ids = enc.ids().to_vec();
+        let covered: Vec<usize> = (1..ids.len() - 1)
+            .filter(|&i| {
+                let (s, e) = enc.offsets()[i];
+                s < span.end && span.start < e
+            })
+            .collect();
+        let truth: Vec<u32> = covered.iter().map(|&i| ids[i]).collect();
+        for &i in &covered {
+            ids[i] = tok.mask_id().unwrap();
+        }
+        let logits = mlm
+            .forward(dnabert2_model::BertInput::<B>::from_ids(&[ids.clone()], &device).unwrap())
+            .logits;
+        let v = logits.dims()[2];
+        let lp = log_softmax(logits.reshape([ids.len(), v]), 1)
+            .into_data()
+            .into_vec::<f32>()
+            .unwrap();
+        let want: f64 = covered
+            .iter()
+            .zip(&truth)
+            .map(|(&i, &t)| lp[i * v + t as usize] as f64)
+            .sum();
+        assert!(want < 0.0);
+        assert!((got - want).abs() < 1e-4, "{seq}: {got} vs {want}");
+        let single = score::span_log_likelihood(&mlm, &tok, seq, span.clone(), &device).unwrap();
+        assert!((single - want).abs() < 1e-4);
+    }
+    let alt = format!("{}T{}", &batch[0][..5], &batch[0][6..]);
+    let pairs = [
+        ((batch[0].as_str(), 5..6), (alt.as_str(), 5..6)),
+        ((batch[0].as_str(), 5..6), (batch[0].as_str(), 5..6)),
+        ((alt.as_str(), 5..6), (batch[0].as_str(), 5..6)),
+    ];
+    let l = score::llrs(&mlm, &tok, &pairs, 8, &device).unwrap();
+    assert_eq!(l[1], 0.0);
+    assert!(l[0] != 0.0 && (l[0] + l[2]).abs() < 1e-9, "{l:?}");
+}

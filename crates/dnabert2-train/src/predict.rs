@@ -190,6 +190,11 @@ impl<B: Backend> Predictor<B> {
         })
     }
 
+    /// The fine-tuned encoder under the classifier (for embeddings of the same model).
+    pub fn encoder(&self) -> &dnabert2_model::BertModel<B> {
+        &self.model.bert
+    }
+
     /// Class probabilities (softmax / sigmoid) or predicted values of one batch, one row
     /// of `num_labels` values per sequence (pairs when the model takes them).
     pub fn scores(&self, seq1: &[String], seq2: Option<&[String]>) -> Result<Vec<Vec<f32>>> {
