@@ -34,6 +34,7 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let o = PredictOptions {
         batch_size: a.batch_size,
         max_len: a.max_len,
+        ..Default::default()
     };
     let s = with_backend!(a.backend, |B, dev| predict_file_with::<B>(
         &a.model, &a.input, &a.output, &o, &dev

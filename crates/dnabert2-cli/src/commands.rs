@@ -7,7 +7,7 @@ use burn::module::Module;
 use dnabert2_model::pretrained;
 
 use crate::error::{CliError, Result, io_err};
-use crate::input;
+use crate::{input, output};
 
 #[cfg(feature = "cuda")]
 pub(crate) type B = dnabert2_model::backend::Cuda;
@@ -124,28 +124,112 @@ pub struct PredictArgs {
     /// FASTA or CSV/TSV with `sequence` (`seq1,seq2` for pair models) and optional `id`.
     #[arg(long)]
     input: PathBuf,
-    /// CSV: id, predicted label, one probability column per class.
+    /// `.csv`/`.tsv` (id, label, prob_0, ...) or `.parquet` (the same columns).
     #[arg(long)]
     output: PathBuf,
     /// Sequences per forward batch.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// `average`: mean of the probabilities of each sequence and its reverse complement
+    /// (test-time strand augmentation).
+    #[arg(long, value_enum, default_value_t = PredictStrand::Forward)]
+    strand: PredictStrand,
 }
 
-/// Writes the predictions of a fine-tuned model (the library's prediction, unchanged).
+/// `--strand` of `predict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PredictStrand {
+    /// The sequences as given.
+    Forward,
+    /// Mean over both strands.
+    Average,
+}
+
+/// Rows per parquet row group of `predict`.
+const PREDICT_GROUP: usize = 8192;
+
+/// Writes the predictions of a fine-tuned model (the library's prediction loop).
 pub fn predict(a: PredictArgs) -> Result<()> {
+    use dnabert2_train::predict::{PredictOptions, Predictor, predict_each, predict_file};
     let dir = pretrained::resolve(&a.model)?;
-    let opts = dnabert2_train::predict::PredictOptions {
+    let opts = PredictOptions {
         batch_size: a.batch_size,
+        strand_average: a.strand == PredictStrand::Average,
         ..Default::default()
     };
-    let s =
-        dnabert2_train::predict::predict_file::<B>(&dir, &a.input, &a.output, &opts, &device())?;
+    let parquet = a
+        .output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if !parquet {
+        let s = predict_file::<B>(&dir, &a.input, &a.output, &opts, &device())?;
+        eprintln!(
+            "{} rows x {} outputs -> {}",
+            s.rows,
+            s.num_labels,
+            s.output.display()
+        );
+        return Ok(());
+    }
+    let predictor = Predictor::<B>::load(&dir, None, &device())?;
+    let names: Vec<String> = predictor.header().split(',').map(String::from).collect();
+    let mut pq = output::ParquetRows::create(&a.output)?;
+    let mut buf: Vec<(String, Vec<f32>)> = Vec::new();
+    let flush = |pq: &mut output::ParquetRows, buf: &mut Vec<(String, Vec<f32>)>| -> Result<()> {
+        use polars::prelude::Column;
+        let mut cols = vec![
+            Column::new(
+                names[0].as_str().into(),
+                buf.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+            ),
+            if predictor.problem == dnabert2_train::finetune::Problem::Regression {
+                Column::new(
+                    names[1].as_str().into(),
+                    buf.iter().map(|(_, p)| p[0]).collect::<Vec<_>>(),
+                )
+            } else {
+                Column::new(
+                    names[1].as_str().into(),
+                    buf.iter()
+                        .map(|(_, p)| predictor.label(p))
+                        .collect::<Vec<_>>(),
+                )
+            },
+        ];
+        for (k, name) in names.iter().enumerate().skip(2) {
+            cols.push(Column::new(
+                name.as_str().into(),
+                buf.iter().map(|(_, p)| p[k - 2]).collect::<Vec<_>>(),
+            ));
+        }
+        buf.clear();
+        pq.write(cols)
+    };
+    let mut failed = None;
+    let rows = predict_each(&predictor, &a.input, &opts, |id, p| {
+        buf.push((id.to_string(), p.to_vec()));
+        if buf.len() >= PREDICT_GROUP
+            && let Err(e) = flush(&mut pq, &mut buf)
+        {
+            failed = Some(e);
+            return Err(dnabert2_train::TrainError::Config(
+                "parquet write failed".into(),
+            ));
+        }
+        Ok(())
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let rows = rows?;
+    if !buf.is_empty() {
+        flush(&mut pq, &mut buf)?;
+    }
+    pq.finish()?;
     eprintln!(
-        "{} rows x {} outputs -> {}",
-        s.rows,
-        s.num_labels,
-        s.output.display()
+        "{rows} rows x {} outputs -> {}",
+        predictor.num_labels,
+        a.output.display()
     );
     Ok(())
 }

@@ -80,10 +80,7 @@ enum Kind {
     Tsv {
         out: Staged,
     },
-    Parquet {
-        out: Staged,
-        writer: Option<Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>>,
-    },
+    Parquet(ParquetRows),
     Safetensors {
         w: SafetensorsWriter,
         ids: Vec<String>,
@@ -155,10 +152,7 @@ impl Sink {
                 writeln!(out.file(), "{head}").map_err(io_err(path))?;
                 Kind::Tsv { out }
             }
-            Format::Parquet => Kind::Parquet {
-                out: staged(path)?,
-                writer: None,
-            },
+            Format::Parquet => Kind::Parquet(ParquetRows::create(path)?),
             Format::Safetensors => Kind::Safetensors {
                 w: SafetensorsWriter::create(path)?,
                 ids: Vec::new(),
@@ -200,7 +194,7 @@ impl Sink {
                     writeln!(out.file(), "{line}").map_err(io_err(&path))?;
                 }
             }
-            Kind::Parquet { out, writer } => {
+            Kind::Parquet(pq) => {
                 let flat: Vec<f32> = rows.iter().flat_map(|r| r.vector.iter().copied()).collect();
                 let mut cols = vec![
                     Column::new(
@@ -222,7 +216,7 @@ impl Sink {
                     cols.extend(window_columns(rows.iter().map(|r| r.rec)));
                 }
                 cols.push(embedding_column(&path, flat, dim)?);
-                write_parquet_batch(&path, out, writer, cols)?;
+                pq.write(cols)?;
             }
             Kind::Safetensors { w, ids } => {
                 let flat: Vec<f32> = rows.iter().flat_map(|r| r.vector.iter().copied()).collect();
@@ -258,7 +252,7 @@ impl Sink {
                     writeln!(out.file(), "{line}").map_err(io_err(&path))?;
                 }
             }
-            Kind::Parquet { out, writer } => {
+            Kind::Parquet(pq) => {
                 let mut cols = vec![Column::new("id".into(), vec![rec.id.as_str(); len])];
                 if self.windows {
                     cols.extend(window_columns(std::iter::repeat_n(rec, len)));
@@ -268,7 +262,7 @@ impl Sink {
                     (1..=len as u32).collect::<Vec<_>>(),
                 ));
                 cols.push(embedding_column(&path, block.to_vec(), dim)?);
-                write_parquet_batch(&path, out, writer, cols)?;
+                pq.write(cols)?;
             }
             Kind::Safetensors { w, ids } => {
                 w.push(&rec.id, &[len, dim], block).map_err(|e| match e {
@@ -306,16 +300,7 @@ impl Sink {
                 out.commit().map_err(io_err(&path))?;
             }
             Kind::Tsv { out } => out.commit().map_err(io_err(&path))?,
-            Kind::Parquet { out, writer } => {
-                let writer = match writer {
-                    Some(w) => w,
-                    None => return Err(CliError::Usage("no sequences to write".into())),
-                };
-                writer
-                    .finish()
-                    .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-                out.commit().map_err(io_err(&path))?;
-            }
+            Kind::Parquet(pq) => pq.finish()?,
             Kind::Safetensors { w, ids } => {
                 if self.per_base {
                     w.finish(&[])?;
@@ -377,25 +362,53 @@ fn embedding_column(path: &Path, flat: Vec<f32>, dim: usize) -> Result<Column> {
         .into())
 }
 
-/// Writes one row group (the writer is created from the first batch's schema).
-fn write_parquet_batch(
-    path: &Path,
-    out: &mut Staged,
-    writer: &mut Option<Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>>,
-    cols: Vec<Column>,
-) -> Result<()> {
-    let df = DataFrame::new(cols).map_err(polars_err(path))?;
-    if writer.is_none() {
-        // polars writes through its own handle on the staged temporary file.
-        let file = out.file().get_ref().try_clone().map_err(io_err(path))?;
-        *writer = Some(Box::new(
-            ParquetWriter::new(file)
-                .batched(df.schema())
-                .map_err(polars_err(path))?,
-        ));
+/// A parquet file written one row group at a time, published on [`ParquetRows::finish`].
+pub struct ParquetRows {
+    path: PathBuf,
+    out: Staged,
+    writer: Option<Box<polars::io::parquet::write::BatchedWriter<std::fs::File>>>,
+}
+
+impl ParquetRows {
+    /// Starts the file (its temporary file, beside `path`).
+    pub fn create(path: &Path) -> Result<Self> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: staged(path)?,
+            writer: None,
+        })
     }
-    if let Some(w) = writer.as_mut() {
-        w.write_batch(&df).map_err(polars_err(path))?;
+
+    /// Writes one row group; the schema is the first group's.
+    pub fn write(&mut self, cols: Vec<Column>) -> Result<()> {
+        let path = self.path.clone();
+        let df = DataFrame::new(cols).map_err(polars_err(&path))?;
+        if self.writer.is_none() {
+            // polars writes through its own handle on the staged temporary file.
+            let file = self
+                .out
+                .file()
+                .get_ref()
+                .try_clone()
+                .map_err(io_err(&path))?;
+            self.writer = Some(Box::new(
+                ParquetWriter::new(file)
+                    .batched(df.schema())
+                    .map_err(polars_err(&path))?,
+            ));
+        }
+        if let Some(w) = self.writer.as_mut() {
+            w.write_batch(&df).map_err(polars_err(&path))?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Writes the footer and publishes the file.
+    pub fn finish(self) -> Result<()> {
+        let w = self
+            .writer
+            .ok_or_else(|| CliError::Usage("no rows to write".into()))?;
+        w.finish().map_err(polars_err(&self.path))?;
+        self.out.commit().map_err(io_err(&self.path))
+    }
 }

@@ -34,6 +34,9 @@ pub struct PredictOptions {
     pub batch_size: usize,
     /// Truncation length override (default: the model's `finetune.json`, else none).
     pub max_len: Option<usize>,
+    /// Test-time strand averaging: each output is the mean of the sequence's and its
+    /// reverse complement's (pairs: both sequences reverse-complemented).
+    pub strand_average: bool,
 }
 
 impl Default for PredictOptions {
@@ -41,6 +44,7 @@ impl Default for PredictOptions {
         Self {
             batch_size: 64,
             max_len: None,
+            strand_average: false,
         }
     }
 }
@@ -116,7 +120,7 @@ fn read_csv_items(path: &Path, pair: bool) -> Result<Vec<Item>> {
     Ok(out)
 }
 
-fn fasta_items(path: &Path) -> Result<impl Iterator<Item = Result<Item>>> {
+fn fasta_items(path: &Path) -> Result<impl Iterator<Item = Result<Item>> + use<>> {
     let reader =
         dna_bpe::fasta::Reader::from_path(path).map_err(|e| TrainError::Fasta(e.to_string()))?;
     Ok(reader.enumerate().map(|(i, r)| {
@@ -212,7 +216,7 @@ impl<B: Backend> Predictor<B> {
     }
 
     /// The CSV header of a prediction file.
-    fn header(&self) -> String {
+    pub fn header(&self) -> String {
         let mut header = vec!["id".to_string()];
         header.push(
             match self.problem {
@@ -228,28 +232,31 @@ impl<B: Backend> Predictor<B> {
         header.join(",")
     }
 
-    /// One CSV row: id, label(s) or value, probabilities.
-    fn row(&self, id: &str, p: &[f32]) -> String {
-        let mut cells = vec![csv_cell(id)];
+    /// The predicted label of one output row: the argmax's name (single-label), the
+    /// `;`-joined names >= 0.5 (multi-label), or the value (regression).
+    pub fn label(&self, p: &[f32]) -> String {
         match self.problem {
-            Problem::Regression => cells.push(format!("{}", p[0])),
+            Problem::Regression => format!("{}", p[0]),
             Problem::SingleLabel => {
                 let arg = p
                     .iter()
                     .enumerate()
                     .fold(0, |b, (j, &v)| if v > p[b] { j } else { b });
-                cells.push(csv_cell(&self.names[arg]));
+                self.names[arg].clone()
             }
-            Problem::MultiLabel => {
-                let on: Vec<&str> = p
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v >= 0.5)
-                    .map(|(j, _)| self.names[j].as_str())
-                    .collect();
-                cells.push(csv_cell(&on.join(";")));
-            }
+            Problem::MultiLabel => p
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v >= 0.5)
+                .map(|(j, _)| self.names[j].as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
         }
+    }
+
+    /// One CSV row: id, label(s) or value, probabilities.
+    pub fn row(&self, id: &str, p: &[f32]) -> String {
+        let mut cells = vec![csv_cell(id), csv_cell(&self.label(p))];
         if self.problem != Problem::Regression {
             cells.extend(p.iter().map(|v| format!("{v}")));
         }
@@ -257,18 +264,12 @@ impl<B: Backend> Predictor<B> {
     }
 }
 
-/// Classifies every sequence of `input` with the model in `model_dir` and writes
-/// `output` (CSV, atomically). Errors name the input file and line (CSV) or record
-/// number (FASTA).
-pub fn predict_file<B: Backend>(
-    model_dir: &Path,
+/// The input items of `input` for `predictor` (FASTA records or CSV/TSV rows).
+fn items<B: Backend>(
+    predictor: &Predictor<B>,
     input: &Path,
-    output: &Path,
-    opts: &PredictOptions,
-    device: &B::Device,
-) -> Result<PredictSummary> {
-    let predictor = Predictor::<B>::load(model_dir, opts.max_len, device)?;
-    let items: Box<dyn Iterator<Item = Result<Item>>> = if is_fasta(input) {
+) -> Result<Box<dyn Iterator<Item = Result<Item>>>> {
+    if is_fasta(input) {
         if predictor.pair {
             return Err(data_err(
                 input,
@@ -276,50 +277,28 @@ pub fn predict_file<B: Backend>(
                 "the model takes sequence pairs; FASTA gives single sequences".into(),
             ));
         }
-        Box::new(fasta_items(input)?)
+        Ok(Box::new(fasta_items(input)?))
     } else {
-        Box::new(read_csv_items(input, predictor.pair)?.into_iter().map(Ok))
-    };
-    let mut written: Result<usize> = Ok(0);
-    dna_bpe::atomic::ensure_parent(output)
-        .and_then(|()| {
-            dna_bpe::atomic::write_with(output, |tmp| {
-                let mut w = BufWriter::new(std::fs::File::create(tmp)?);
-                written = write_rows(&mut w, &predictor, items, input, opts.batch_size);
-                w.flush()?;
-                written
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-            })
-        })
-        .or_else(|e| if written.is_err() { Ok(()) } else { Err(e) })
-        .map_err(io_err(output))?;
-    Ok(PredictSummary {
-        rows: written?,
-        num_labels: predictor.num_labels,
-        output: output.to_path_buf(),
-    })
+        Ok(Box::new(
+            read_csv_items(input, predictor.pair)?.into_iter().map(Ok),
+        ))
+    }
 }
 
-/// Streams `items` through the predictor in batches, writing one CSV row each.
-fn write_rows<B: Backend>(
-    w: &mut impl Write,
+/// Runs `predictor` over every item of `input` in batches, calling `row(id, outputs)` in
+/// input order; returns the rows. The one prediction loop behind [`predict_file`] and the
+/// CLI's other output formats.
+pub fn predict_each<B: Backend>(
     predictor: &Predictor<B>,
-    items: impl Iterator<Item = Result<Item>>,
     input: &Path,
-    batch_size: usize,
+    opts: &PredictOptions,
+    mut row: impl FnMut(&str, &[f32]) -> Result<()>,
 ) -> Result<usize> {
-    let io = |e| TrainError::Io {
-        path: input.to_path_buf(),
-        source: e,
-    };
-    writeln!(w, "{}", predictor.header()).map_err(io)?;
-    let (mut rows, mut items) = (0usize, items.peekable());
+    let (mut rows, mut items) = (0usize, items(predictor, input)?.peekable());
     while items.peek().is_some() {
         let batch: Vec<Item> = items
             .by_ref()
-            .take(batch_size.max(1))
+            .take(opts.batch_size.max(1))
             .collect::<Result<_>>()?;
         if let Some(bad) = batch.iter().find(|it| it.a.trim().is_empty()) {
             return Err(data_err(
@@ -335,12 +314,67 @@ fn write_rows<B: Backend>(
                 .map(|it| it.b.clone().unwrap_or_default())
                 .collect()
         });
-        for (it, p) in batch.iter().zip(predictor.scores(&seq1, seq2.as_deref())?) {
-            writeln!(w, "{}", predictor.row(&it.id, &p)).map_err(io)?;
+        let mut out = predictor.scores(&seq1, seq2.as_deref())?;
+        if opts.strand_average {
+            let rc = |v: &[String]| -> Vec<String> {
+                v.iter()
+                    .map(|s| dna_bpe::seq::reverse_complement(s))
+                    .collect()
+            };
+            let back = predictor.scores(&rc(&seq1), seq2.as_deref().map(rc).as_deref())?;
+            for (o, b) in out.iter_mut().zip(back) {
+                o.iter_mut().zip(b).for_each(|(x, y)| *x = (*x + y) / 2.0);
+            }
+        }
+        for (it, p) in batch.iter().zip(out) {
+            row(&it.id, &p)?;
             rows += 1;
         }
     }
     Ok(rows)
+}
+
+/// Classifies every sequence of `input` with the model in `model_dir` and writes
+/// `output` (CSV, atomically). Errors name the input file and line (CSV) or record
+/// number (FASTA).
+pub fn predict_file<B: Backend>(
+    model_dir: &Path,
+    input: &Path,
+    output: &Path,
+    opts: &PredictOptions,
+    device: &B::Device,
+) -> Result<PredictSummary> {
+    let predictor = Predictor::<B>::load(model_dir, opts.max_len, device)?;
+    let mut written: Result<usize> = Ok(0);
+    dna_bpe::atomic::ensure_parent(output)
+        .and_then(|()| {
+            dna_bpe::atomic::write_with(output, |tmp| {
+                let mut w = BufWriter::new(std::fs::File::create(tmp)?);
+                let io = |e| TrainError::Io {
+                    path: output.to_path_buf(),
+                    source: e,
+                };
+                written = writeln!(w, "{}", predictor.header())
+                    .map_err(io)
+                    .and_then(|()| {
+                        predict_each(&predictor, input, opts, |id, p| {
+                            writeln!(w, "{}", predictor.row(id, p)).map_err(io)
+                        })
+                    });
+                w.flush()?;
+                written
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            })
+        })
+        .or_else(|e| if written.is_err() { Ok(()) } else { Err(e) })
+        .map_err(io_err(output))?;
+    Ok(PredictSummary {
+        rows: written?,
+        num_labels: predictor.num_labels,
+        output: output.to_path_buf(),
+    })
 }
 
 /// [`predict_file`] on the inference backend of autodiff backend `B` (dropout off).

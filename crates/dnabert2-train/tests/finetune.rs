@@ -155,7 +155,7 @@ fn keeps_lowest_dev_loss_checkpoint_and_reports_its_test_metrics() {
         &out_csv,
         &PredictOptions {
             batch_size: 7,
-            max_len: None,
+            ..Default::default()
         },
         &device,
     )
