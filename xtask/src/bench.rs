@@ -28,6 +28,9 @@ enum Suite {
     /// CPU: the 117M encoder forward and MLM step, the small fine-tuning step and the sgemm
     /// ceiling, beside PyTorch.
     Cpu(CpuArgs),
+    /// The `dnabert2` tool: embed beside the upstream recipe (1,000 x 500 bp, 100 x 5 kbp),
+    /// score-variants variants/s, and the streaming memory check.
+    Embed(crate::bench_embed::EmbedArgs),
 }
 
 /// Flags of `cargo xtask bench cpu`.
@@ -77,17 +80,18 @@ struct CpuArgs {
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     match args.suite {
         Suite::Cpu(a) => cpu(a),
+        Suite::Embed(a) => crate::bench_embed::embed(a),
     }
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
@@ -179,7 +183,7 @@ fn torch(python: String, script: PathBuf, threads: usize, iters: usize, warmup: 
     }
 }
 
-fn torch_available(python: &str) -> Option<String> {
+pub(crate) fn torch_available(python: &str) -> Option<String> {
     let out = Command::new(python)
         .args(["-c", "import torch; print(torch.__version__)"])
         .output()
@@ -230,7 +234,7 @@ fn run_case(mut cmd: Command) -> Result<Value, String> {
     Ok(v)
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -242,7 +246,7 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-fn cpu_flags() -> String {
+pub(crate) fn cpu_flags() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
     ["avx2", "fma", "avx512f"]
@@ -254,7 +258,7 @@ fn cpu_flags() -> String {
 }
 
 /// Median and range of a metric over the records of one (case, impl).
-fn stats(records: &[Value], key: &str) -> Option<(f64, f64, f64)> {
+pub(crate) fn stats(records: &[Value], key: &str) -> Option<(f64, f64, f64)> {
     let mut v: Vec<f64> = records.iter().filter_map(|r| r[key].as_f64()).collect();
     if v.is_empty() {
         return None;
@@ -388,7 +392,7 @@ fn cpu(a: CpuArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn today() -> String {
+pub(crate) fn today() -> String {
     Command::new("date")
         .arg("+%Y-%m-%d")
         .output()
@@ -397,7 +401,7 @@ fn today() -> String {
         .unwrap_or_default()
 }
 
-fn fmt_range(s: Option<(f64, f64, f64)>, scale: f64, prec: usize) -> String {
+pub(crate) fn fmt_range(s: Option<(f64, f64, f64)>, scale: f64, prec: usize) -> String {
     match s {
         Some((m, lo, hi)) => format!(
             "{:.p$} ({:.p$}-{:.p$})",

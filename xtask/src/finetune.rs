@@ -62,6 +62,10 @@ pub struct Args {
     /// Override every dropout probability.
     #[arg(long)]
     dropout: Option<f64>,
+    /// Train on a class-stratified, seed-dependent subsample of this fraction of the
+    /// training rows (recorded in test_metrics.json).
+    #[arg(long)]
+    train_fraction: Option<f64>,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = default_backend())]
     backend: Backend,
@@ -105,6 +109,7 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         .map(ClassWeights::parse)
         .transpose()?;
     o.dropout = a.dropout;
+    o.train_fraction = a.train_fraction;
     let src = source(&a.model, &a.preset);
     // LoRA: base frozen, adapters + head train; the best checkpoint is saved merged
     // (W + alpha/r A B), so `predict --model OUT` loads it as a plain model, and the

@@ -59,6 +59,10 @@ pub struct Args {
     /// Early-stopping patience in evaluations.
     #[arg(long)]
     patience: Option<usize>,
+    /// Train on a class-stratified, seed-dependent subsample of this fraction of each
+    /// task's training rows (results are labelled `LABEL@trainF`).
+    #[arg(long)]
+    train_fraction: Option<f64>,
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = crate::finetune::default_backend())]
     backend: Backend,
@@ -96,6 +100,7 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         eval_every: a.eval_every,
         warmup: a.warmup,
         patience: a.patience,
+        train_fraction: a.train_fraction,
     };
     let cfg = RunnerConfig {
         out_dir: a.out.clone(),

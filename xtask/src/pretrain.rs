@@ -30,15 +30,23 @@ pub enum Backend {
 #[derive(Debug, clap::Args)]
 #[command(group(ArgGroup::new("budget").args(["minutes", "steps"])))]
 pub struct Args {
-    /// FASTA files or folders (.fa/.fasta/.fna, plain, .gz or .xz).
+    /// FASTA files or folders (.fa/.fasta/.fna, plain or compressed), CSV/TSV files with a
+    /// `sequence` column (one sequence per row), or GUE-style task folders (their
+    /// train.csv files; dev/test are not used).
     #[arg(long, num_args = 1.., required = true)]
     corpus: Vec<PathBuf>,
     /// Run directory (metrics.jsonl, curves.png, checkpoints/).
     #[arg(long)]
     out: PathBuf,
-    /// Model size: tiny, small or base (the 117M DNABERT-2 config).
-    #[arg(long, default_value = "small")]
-    preset: String,
+    /// Model size of a run from random weights: tiny, small (default) or base (the 117M
+    /// DNABERT-2 config).
+    #[arg(long, conflicts_with = "init_from")]
+    preset: Option<String>,
+    /// Continue pretraining from this model (directory or offline hub id): its weights,
+    /// config and tokenizer; a new optimizer and schedule. A model without an MLM head gets
+    /// a fresh one (with a notice).
+    #[arg(long)]
+    init_from: Option<PathBuf>,
     /// Wall-clock budget in minutes (the schedule is sized to fit it).
     #[arg(long)]
     minutes: Option<f64>,
@@ -54,9 +62,10 @@ pub struct Args {
     /// Tokens per window including [CLS] and [SEP].
     #[arg(long, default_value_t = 128)]
     max_len: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 5e-4)]
-    lr: f64,
+    /// Peak learning rate (default 5e-4 from random weights, 5e-5 with --init-from: the
+    /// paper's further-pretraining rate).
+    #[arg(long)]
+    lr: Option<f64>,
     /// Warmup steps (default: 6% of the run).
     #[arg(long)]
     warmup: Option<u64>,
@@ -195,10 +204,16 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         (None, Some(s)) => Budget::Steps(s),
         (None, None) => Budget::Steps(1000),
     };
-    let mut cfg = PretrainConfig::new(corpus, a.out.clone(), &a.preset, budget);
+    let preset = a.preset.clone().unwrap_or_else(|| "small".into());
+    let mut cfg = PretrainConfig::new(corpus, a.out.clone(), &preset, budget);
+    cfg.init_from = a.init_from.clone();
     cfg.batch_size = a.batch_size;
     cfg.max_len = a.max_len;
-    cfg.lr = a.lr;
+    cfg.lr = a.lr.unwrap_or(if a.init_from.is_some() {
+        dnabert2_train::pretrain::FURTHER_PRETRAINING_LR
+    } else {
+        cfg.lr
+    });
     cfg.warmup = a.warmup;
     cfg.grad_accum = a.grad_accum;
     cfg.optimizer.weight_decay = a.weight_decay;

@@ -28,6 +28,8 @@ pub struct GueOverrides {
     pub warmup: Option<u64>,
     /// Early-stopping patience in evaluations.
     pub patience: Option<usize>,
+    /// Train on this class-stratified fraction of each task's training rows.
+    pub train_fraction: Option<f64>,
 }
 
 /// A [`FineTuner`] fine-tuning DNABERT-2 classifiers on backend `B`.
@@ -62,6 +64,7 @@ impl<B: AutodiffBackend> GueTuner<B> {
         opts.eval_every = o.eval_every.or(task.eval_steps).unwrap_or(200);
         opts.warmup_steps = o.warmup.or(task.warmup_steps);
         opts.patience = o.patience;
+        opts.train_fraction = o.train_fraction;
         opts.max_len = task.max_length;
         opts.progress = self.progress;
         opts
@@ -69,13 +72,17 @@ impl<B: AutodiffBackend> GueTuner<B> {
 }
 
 impl<B: AutodiffBackend> FineTuner for GueTuner<B> {
-    /// The label, with `+lora-r{r}` for LoRA runs so that a resumed benchmark never
-    /// mixes full and LoRA results under one name.
+    /// The label, with `+lora-r{r}` for LoRA runs and `@train{F}` for `--train-fraction`
+    /// runs, so that a resumed benchmark never mixes them with full runs under one name.
     fn name(&self) -> String {
-        match &self.lora {
+        let mut name = match &self.lora {
             Some(c) => format!("{}+lora-r{}", self.label, c.r),
             None => self.label.clone(),
+        };
+        if let Some(f) = self.overrides.train_fraction.filter(|&f| f < 1.0) {
+            name.push_str(&format!("@train{f}"));
         }
+        name
     }
 
     fn run(
@@ -110,7 +117,8 @@ impl<B: AutodiffBackend> FineTuner for GueTuner<B> {
             test,
             train_seconds: s.train_seconds,
             extra: json!({"dev_loss": s.dev_loss, "dev": s.dev, "step": s.step, "steps_run": s.steps_run,
-                          "total_steps": s.total_steps, "test_loss": s.test_loss, "early_stopped": s.early_stopped}),
+                          "total_steps": s.total_steps, "test_loss": s.test_loss, "early_stopped": s.early_stopped,
+                          "train_examples": s.train_examples, "train_fraction": s.train_fraction}),
         })
     }
 }

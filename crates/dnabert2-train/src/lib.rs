@@ -33,6 +33,7 @@ pub mod error;
 pub mod eval;
 pub mod finetune;
 pub mod gue;
+pub mod init_from;
 pub mod metrics_log;
 pub mod mlm;
 pub mod optim;

@@ -10,7 +10,7 @@
 //! a different order from run to run; `RAYON_NUM_THREADS=1` makes CPU runs
 //! bit-reproducible (this is what the resume test uses).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -45,6 +45,10 @@ pub enum Budget {
     Minutes(f64),
 }
 
+/// Peak learning rate of continued pretraining from released weights (the paper's further
+/// MLM pretraining on the GUE training sets: 5e-5, batch 32, max length 128).
+pub const FURTHER_PRETRAINING_LR: f64 = 5e-5;
+
 /// Everything `cargo xtask pretrain` can set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PretrainConfig {
@@ -52,8 +56,12 @@ pub struct PretrainConfig {
     pub corpus: CorpusConfig,
     /// Run directory: `metrics.jsonl`, `curves.png`, `checkpoints/`, `model/`.
     pub out_dir: PathBuf,
-    /// Model preset: `tiny`, `small` or `base` (117M).
+    /// Model preset: `tiny`, `small` or `base` (117M); unused with `init_from`.
     pub preset: String,
+    /// Continue pretraining from this model directory (or hub id): its encoder and MLM head
+    /// (a fresh head when it has none), its `config.json` and `tokenizer.json`; a new
+    /// optimizer and schedule.
+    pub init_from: Option<PathBuf>,
     /// Tokens per window including `[CLS]`/`[SEP]` (128 upstream).
     pub max_len: usize,
     /// Windows per micro-batch (summed over devices).
@@ -104,6 +112,7 @@ impl PretrainConfig {
             corpus,
             out_dir,
             preset: preset.to_string(),
+            init_from: None,
             max_len: 128,
             batch_size: 32,
             grad_accum: 1,
@@ -138,8 +147,10 @@ impl PretrainConfig {
         if self.batch_size == 0 || self.grad_accum == 0 {
             return bad("--batch-size and --grad-accum must be at least 1".into());
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("--lr {} must be positive", self.lr));
+        // lr 0 is allowed: a run that must leave the weights as loaded (checks of
+        // `init_from`); it still evaluates and writes checkpoints.
+        if !(self.lr.is_finite() && self.lr >= 0.0) {
+            return bad(format!("--lr {} must be a non-negative number", self.lr));
         }
         if self.log_every == 0 || self.eval_every == 0 || self.save_every == 0 {
             return bad("--log-every, --eval-every and --save-every must be at least 1".into());
@@ -189,15 +200,27 @@ pub fn pretrain<B: AutodiffBackend>(
     std::fs::create_dir_all(&cfg.out_dir).map_err(io_err(&cfg.out_dir))?;
 
     // ---- data: tokenize once (or reuse the cache), samplers, fixed eval set
-    let corpus = corpus::prepare(&cfg.corpus)?;
+    let init = cfg.init_from.as_deref().map(resolve_init).transpose()?;
+    let corpus_cfg = corpus_config(cfg, init.as_ref())?;
+    let corpus = corpus::prepare(&corpus_cfg)?;
+    let tokenizer_json = corpus::load_tokenizer(corpus_cfg.tokenizer.as_deref())?
+        .0
+        .to_json_string()?;
     report_corpus(&corpus);
     let train = WindowSampler::new(&corpus, Split::Train, cfg.max_len)?;
     let (eval_set, baseline) = held_out(cfg, &corpus)?;
 
     // ---- model, optimizer, and where the run stands
-    let model_cfg = model_config(cfg, corpus.manifest().vocab_size as usize)?;
+    let vocab = corpus.manifest().vocab_size as usize;
     B::seed(&device, derive_seed(cfg.seed, Stream::Init, 0, 0));
-    let model = BertForMaskedLM::<B>::init(&model_cfg, &device);
+    let (model_cfg, model) = match &init {
+        Some(dir) => crate::init_from::load::<B>(dir, vocab, &device)?,
+        None => {
+            let c = model_config(cfg, vocab)?;
+            let m = BertForMaskedLM::<B>::init(&c, &device);
+            (c, m)
+        }
+    };
     let optim = HfAdamW::new(cfg.optimizer);
     let ckpts = CheckpointManager::new(cfg.out_dir.join("checkpoints"), cfg.keep_last)?;
     let run = start_or_resume(cfg, &ckpts, model, optim, &train, devices)?;
@@ -260,7 +283,7 @@ pub fn pretrain<B: AutodiffBackend>(
             state.eval_loss = last_eval
                 .filter(|(s, _)| *s == state.step)
                 .map(|(_, e)| e.loss);
-            save_checkpoint(&ckpts, &state, &model, &model_cfg, &optim)?;
+            save_checkpoint(&ckpts, &state, &model, &model_cfg, &tokenizer_json, &optim)?;
         }
         if out_of_time {
             bar.println("time budget spent");
@@ -316,7 +339,9 @@ fn log_plan(
     let s = state.schedule;
     log::info!(
         "model {} ({params} params), {} steps (from step {}), warmup {}, peak lr {:.1e}, {} x {} windows of {} tokens per step on {devices} device(s)",
-        cfg.preset,
+        cfg.init_from
+            .as_ref()
+            .map_or_else(|| cfg.preset.clone(), |d| format!("from {}", d.display())),
         s.total_steps,
         state.step,
         s.warmup_steps,
@@ -340,6 +365,38 @@ fn log_failure(log: &mut MetricsLog, e: &TrainError) {
             log::warn!("could not log the non-finite loss: {io}");
         }
     }
+}
+
+/// The model directory of `--init-from` (a directory or an offline hub id).
+fn resolve_init(source: &Path) -> Result<PathBuf> {
+    Ok(dnabert2_model::pretrained::resolve(
+        &source.to_string_lossy(),
+    )?)
+}
+
+/// The corpus settings of this run: with `--init-from`, the tokenizer is the model's
+/// (`tokenizer.json` in its directory, else the embedded DNABERT-2 one); a different
+/// `--tokenizer` is an error, since the embeddings are indexed by the model's vocabulary.
+fn corpus_config(cfg: &PretrainConfig, init: Option<&PathBuf>) -> Result<corpus::CorpusConfig> {
+    let mut c = cfg.corpus.clone();
+    let Some(dir) = init else {
+        return Ok(c);
+    };
+    let own = dir.join("tokenizer.json");
+    let own = own.is_file().then_some(own);
+    if let Some(given) = &c.tokenizer {
+        let sha = |p: Option<&Path>| corpus::load_tokenizer(p).map(|t| t.1);
+        if sha(Some(given))? != sha(own.as_deref())? {
+            return Err(TrainError::Config(format!(
+                "--tokenizer {} differs from the tokenizer of --init-from {}: the model's \
+                 embeddings are indexed by its own vocabulary (drop --tokenizer)",
+                given.display(),
+                dir.display()
+            )));
+        }
+    }
+    c.tokenizer = own;
+    Ok(c)
 }
 
 /// The preset with the run's dropout, checked against the tokenizer's vocabulary.
@@ -422,7 +479,7 @@ fn start_or_resume<B: AutodiffBackend>(
             let warmup = cfg.warmup.unwrap_or(total * 6 / 100);
             let mut state = TrainState::new(0, 0, LinearWarmupDecay::new(cfg.lr, warmup, total));
             state.seed = cfg.seed;
-            state.extra = json!({ "preset": cfg.preset, "max_len": cfg.max_len, "batch_size": cfg.batch_size,
+            state.extra = json!({ "preset": cfg.preset, "init_from": cfg.init_from, "max_len": cfg.max_len, "batch_size": cfg.batch_size,
                                   "grad_accum": cfg.grad_accum, "devices": devices.len(), "budget": cfg.budget });
             let log = MetricsLog::create(&metrics_path)?;
             Ok(Run {
@@ -601,10 +658,13 @@ fn save_checkpoint<B: AutodiffBackend>(
     state: &TrainState,
     model: &BertForMaskedLM<B>,
     model_cfg: &BertConfig,
+    tokenizer_json: &str,
     optim: &HfAdamW<B, BertForMaskedLM<B>>,
 ) -> Result<()> {
     ckpts.save(state, |dir| {
         dnabert2_model::checkpoint::save_mlm(model, model_cfg, dir)?;
+        // The tokenizer travels with the weights, so `--model DIR` tokenizes as training did.
+        crate::atomic::write_bytes(&dir.join("tokenizer.json"), tokenizer_json.as_bytes())?;
         checkpoint::save_module(model, dir, checkpoint::MODEL_RECORD)?;
         checkpoint::save_optimizer::<B, _, _>(optim, dir, checkpoint::OPTIMIZER_RECORD)
     })?;

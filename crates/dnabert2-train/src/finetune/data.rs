@@ -76,6 +76,79 @@ impl Examples {
         self.seq1.is_empty()
     }
 
+    /// The rows at `idx` (in that order).
+    fn select(&self, idx: &[usize]) -> Self {
+        let pick = |v: &[String]| idx.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
+        Self {
+            file: self.file.clone(),
+            seq1: pick(&self.seq1),
+            seq2: self.seq2.as_deref().map(pick),
+            targets: match &self.targets {
+                Targets::Class(y) => Targets::Class(idx.iter().map(|&i| y[i]).collect()),
+                Targets::Real(y) => Targets::Real(idx.iter().map(|&i| y[i]).collect()),
+                Targets::Multi(y) => Targets::Multi(idx.iter().map(|&i| y[i].clone()).collect()),
+            },
+        }
+    }
+
+    /// A deterministic subsample of `fraction` of the rows for `seed`, in file order. For
+    /// class labels it is stratified: each class keeps `round(n_c * fraction)` rows, at
+    /// least one, so every class stays present; other targets keep `round(n * fraction)`
+    /// (at least one) rows drawn uniformly.
+    ///
+    /// ```
+    /// use dnabert2_train::finetune::data::{Examples, Targets};
+    /// let e = Examples {
+    ///     file: "train.csv".into(),
+    ///     seq1: (0..100).map(|i| format!("ACGT{i}")).collect(),
+    ///     seq2: None,
+    ///     targets: Targets::Class((0..100).map(|i| u32::from(i >= 90)).collect()),
+    /// };
+    /// let s = e.subsample(0.2, 7).unwrap();
+    /// assert_eq!(s.len(), 20); // 18 of class 0, 2 of class 1
+    /// assert_eq!(s, e.subsample(0.2, 7).unwrap());
+    /// assert_ne!(s, e.subsample(0.2, 8).unwrap());
+    /// assert!(e.subsample(0.0, 7).is_err());
+    /// ```
+    pub fn subsample(&self, fraction: f64, seed: u64) -> Result<Self> {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            return Err(TrainError::Config(format!(
+                "train fraction {fraction} must be in (0, 1]"
+            )));
+        }
+        if fraction == 1.0 {
+            return Ok(self.clone());
+        }
+        let n = self.len();
+        let groups: Vec<Vec<usize>> = match &self.targets {
+            Targets::Class(y) => {
+                let k = y.iter().max().map_or(0, |&m| m as usize + 1);
+                let mut g = vec![Vec::new(); k];
+                for (i, &c) in y.iter().enumerate() {
+                    g[c as usize].push(i);
+                }
+                g.into_iter().filter(|v| !v.is_empty()).collect()
+            }
+            _ => vec![(0..n).collect()],
+        };
+        let mut keep = Vec::new();
+        for (gi, mut g) in groups.into_iter().enumerate() {
+            let take = ((g.len() as f64 * fraction).round() as usize).clamp(1, g.len());
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(crate::rng::derive_seed(
+                seed,
+                crate::rng::Stream::Data,
+                u64::MAX,
+                gi as u64,
+            ));
+            g.shuffle(&mut rng);
+            keep.extend_from_slice(&g[..take]);
+        }
+        keep.sort_unstable();
+        Ok(self.select(&keep))
+    }
+
     /// Converts a gue-bench split (integer class labels).
     pub fn from_gue(split: &gue_bench::Split) -> Self {
         Self {

@@ -157,6 +157,10 @@ pub struct FinetuneOptions {
     pub log_every: u64,
     /// Draw a progress bar.
     pub progress: bool,
+    /// Train on a class-stratified, seed-dependent subsample of this fraction of the
+    /// training rows ([`crate::finetune::data::Examples::subsample`]); `None`: all rows.
+    #[serde(default)]
+    pub train_fraction: Option<f64>,
 }
 
 impl FinetuneOptions {
@@ -181,6 +185,7 @@ impl FinetuneOptions {
             grad_clip: Some(1.0),
             log_every: 10,
             progress: true,
+            train_fraction: None,
         }
     }
 
@@ -259,6 +264,9 @@ impl FinetuneOptions {
         }
         if self.lr.is_some_and(|lr| !(lr > 0.0 && lr.is_finite())) {
             return bad("--lr must be a positive number");
+        }
+        if self.train_fraction.is_some_and(|f| !(f > 0.0 && f <= 1.0)) {
+            return bad("--train-fraction must be in (0, 1]");
         }
         let epochs = self.epochs.unwrap_or(3.0);
         if epochs.is_nan() || (epochs <= 0.0 && self.max_steps.is_none()) {

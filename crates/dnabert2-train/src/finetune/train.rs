@@ -95,8 +95,11 @@ pub struct FinetuneSummary {
     pub problem: Problem,
     /// Number of outputs.
     pub num_labels: usize,
-    /// Training examples.
+    /// Training examples (after `--train-fraction`).
     pub train_examples: usize,
+    /// The `--train-fraction` the training rows were subsampled to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub train_fraction: Option<f64>,
     /// Set when the chosen checkpoint is at chance level ([`chance_level_warning`]).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub warning: Option<String>,
@@ -352,6 +355,23 @@ where
     L::InnerModule: LinearLayer<B::InnerBackend>,
 {
     opts.validate()?;
+    let subsampled;
+    let splits = match opts.train_fraction {
+        Some(f) if f < 1.0 => {
+            subsampled = TaskSplits {
+                train: splits.train.subsample(f, opts.seed)?,
+                ..splits.clone()
+            };
+            log::info!(
+                "--train-fraction {f}: {} of {} training rows (class-stratified, seed {})",
+                subsampled.train.len(),
+                splits.train.len(),
+                opts.seed
+            );
+            &subsampled
+        }
+        _ => splits,
+    };
     let data = prepare(tokenizer, splits, opts)?;
     let (problem, k, n) = (splits.problem, splits.num_labels, data.train.len());
     let total = opts.total_steps(n);
@@ -436,6 +456,7 @@ where
         problem,
         num_labels: k,
         train_examples: n,
+        train_fraction: opts.train_fraction,
         warning: chance_level_warning(&best.eval, problem, k),
     };
     if let Some(w) = &summary.warning {
