@@ -4,8 +4,10 @@
 //! Accepted sources ([`resolve`]):
 //! - a directory with `config.json` and `model.safetensors` or `pytorch_model.bin`: the
 //!   Hugging Face download of `zhihan1996/DNABERT-2-117M` (remote-code config with
-//!   `auto_map`, no pooler), a `cargo xtask pretrain` output or checkpoint, a fine-tuned
-//!   directory (with `classifier.*`);
+//!   `auto_map`, no pooler), a `cargo xtask pretrain` checkpoint, a fine-tuned directory
+//!   (with `classifier.*`);
+//! - a `cargo xtask pretrain` run directory (or its `checkpoints/`): its best checkpoint, else
+//!   its newest, as named by `checkpoints/index.json` ([`run_checkpoint`]);
 //! - a Hugging Face cache entry, `.../hub/models--ORG--NAME` (its `refs/main` snapshot) or a
 //!   snapshot directory itself (`snapshots/REV/`, files symlinked into `blobs/`);
 //! - a hub id `ORG/NAME` (optionally `ORG/NAME@REV`), looked up **offline** in the local
@@ -156,10 +158,44 @@ pub fn load_masked_lm<B: Backend>(
     Ok((model, tok, dir))
 }
 
+/// The checkpoint a pretraining run directory stands for: `best`, else `latest`, of the
+/// `index.json` in `path` or `path/checkpoints`; `None` when `path` holds a model itself
+/// (`config.json`) or is no run directory.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let root = dir.path().join("checkpoints");
+/// std::fs::create_dir_all(root.join("step-00000010")).unwrap();
+/// std::fs::write(root.join("index.json"), r#"{"latest":"step-00000010","best":null}"#).unwrap();
+/// let got = dnabert2_model::pretrained::run_checkpoint(dir.path());
+/// assert_eq!(got, Some(root.join("step-00000010")));
+/// ```
+pub fn run_checkpoint(path: &Path) -> Option<PathBuf> {
+    if path.join("config.json").is_file() {
+        return None;
+    }
+    for root in [path.to_path_buf(), path.join("checkpoints")] {
+        let Ok(text) = std::fs::read_to_string(root.join("index.json")) else {
+            continue;
+        };
+        let Ok(index) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let name = index["best"].as_str().or_else(|| index["latest"].as_str());
+        if let Some(name) = name {
+            return Some(root.join(name));
+        }
+    }
+    None
+}
+
 /// The directory holding the model files of `source` (see the module docs).
 pub fn resolve(source: &str) -> Result<PathBuf> {
     let path = Path::new(source);
     if path.is_dir() {
+        if let Some(ck) = run_checkpoint(path) {
+            return Ok(ck);
+        }
         return Ok(cache_entry_snapshot(path, "main")?.unwrap_or_else(|| path.to_path_buf()));
     }
     let (id, rev) = source.split_once('@').unwrap_or((source, "main"));

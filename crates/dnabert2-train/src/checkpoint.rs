@@ -139,18 +139,7 @@ pub struct CheckpointIndex {
 /// assert_eq!(resolve_model_dir(dir.path()), root.join("step-00000010"));
 /// ```
 pub fn resolve_model_dir(path: &Path) -> PathBuf {
-    if path.join("config.json").is_file() {
-        return path.to_path_buf();
-    }
-    for root in [path.to_path_buf(), path.join("checkpoints")] {
-        let Ok(index) = atomic::read_json::<CheckpointIndex>(&root.join("index.json")) else {
-            continue;
-        };
-        if let Some(name) = index.best.or(index.latest) {
-            return root.join(name);
-        }
-    }
-    path.to_path_buf()
+    dnabert2_model::pretrained::run_checkpoint(path).unwrap_or_else(|| path.to_path_buf())
 }
 
 /// Saves, lists and prunes checkpoints under one root directory.
