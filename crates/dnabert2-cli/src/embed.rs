@@ -1,9 +1,9 @@
 //! `dnabert2 embed`: one vector per sequence (or per base), streamed.
 //!
-//! Records are read in groups of `--sort-window` sequences (or about 1 Mbp, whichever
-//! comes first); the library length-sorts each group into token-budgeted batches and the
-//! group's vectors are written in input order before the next group is read, so memory is
-//! bounded by the group, not the input.
+//! Records are read in groups of `--sort-window` sequences, or fewer when their token
+//! vectors would pass [`GROUP_BYTES`]; the library length-sorts each group into
+//! token-budgeted batches and the group's vectors are written in input order before the next
+//! group is read, so memory is bounded by the group, not the input.
 
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -85,13 +85,14 @@ pub struct EmbedArgs {
     #[arg(long, default_value_t = 64)]
     overlap: usize,
     /// Most padded tokens per forward batch (rows x longest row).
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 4096)]
     batch_tokens: usize,
     /// Most sequences (chunks) per forward batch.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// Sequences read, length-sorted and embedded together before being written in input
-    /// order (bounds memory on inputs of any size).
+    /// order (bounds memory on inputs of any size; groups are also capped at about 96 MB of
+    /// token vectors).
     #[arg(long, default_value_t = 1024)]
     sort_window: usize,
     /// Parameter and activation precision.
@@ -111,8 +112,18 @@ pub struct EmbedArgs {
     stride: Option<usize>,
 }
 
-/// Bases per group at most, whatever `--sort-window` says (bounds memory for long inputs).
-const GROUP_BASES: usize = 1 << 20;
+/// Token vectors (and per-base rows) a group may hold, whatever `--sort-window` says: the
+/// library keeps every token vector of the group until it is pooled. A single longer record
+/// is still embedded alone.
+const GROUP_BYTES: usize = 96 << 20;
+
+/// Estimated bytes a record's vectors take while its group is embedded: its tokens (about
+/// 4.5 bases each with DNABERT-2's BPE, rounded up to 1 per 4) times the vector width, both
+/// strands when asked, plus the per-base rows of `--per-nucleotide`.
+fn group_cost(len: usize, dim: usize, cols: usize, strands: usize, per_base: bool) -> usize {
+    let tokens = len / 4 + 2;
+    4 * (tokens * dim * strands + if per_base { len * cols } else { 0 })
+}
 
 /// `(k, n)` (0-based k) of `--shard K/N` or the SLURM array variables.
 pub fn shard_of(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
@@ -246,12 +257,13 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
     let mut written = 0u64;
     while records.peek().is_some() {
         let mut group: Vec<Record> = Vec::new();
-        let mut bases = 0;
-        while group.len() < a.sort_window.max(1) && bases < GROUP_BASES {
+        let mut bytes = 0;
+        let strands = if a.strand == Strand::Forward { 1 } else { 2 };
+        while group.len() < a.sort_window.max(1) && bytes < GROUP_BYTES {
             match records.next() {
                 Some(r) => {
                     let r = r?;
-                    bases += r.seq.len();
+                    bytes += group_cost(r.seq.len(), d, cols, strands, a.per_nucleotide);
                     group.push(r);
                 }
                 None => break,
@@ -346,13 +358,14 @@ fn strand_combine(
     if strand == Strand::Forward {
         return fwd;
     }
-    let mut rev = f(&tokens[n + i]);
-    let rows = rev.len() / d.max(1);
-    if rows > 1 {
-        // Per base: base j of the reverse complement is base L-1-j of the forward strand.
-        let flipped: Vec<f32> = rev.chunks(d).rev().flatten().copied().collect();
-        rev = flipped;
-    }
+    // Rows of the reverse strand in forward order: base j of the reverse complement is base
+    // L-1-j of the forward strand (a pooled vector is one row, unchanged).
+    let rev: Vec<f32> = f(&tokens[n + i])
+        .chunks(d.max(1))
+        .rev()
+        .flatten()
+        .copied()
+        .collect();
     match strand {
         Strand::Average => fwd.iter().zip(&rev).map(|(x, y)| (x + y) / 2.0).collect(),
         _ => fwd

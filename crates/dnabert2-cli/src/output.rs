@@ -237,7 +237,12 @@ impl Sink {
         let (path, dim) = (self.path.clone(), self.dim);
         let len = block.len() / dim.max(1);
         match &mut self.kind {
-            Kind::Npy { .. } => unreachable!("refused by Sink::create"),
+            Kind::Npy { .. } => {
+                return Err(CliError::Usage(
+                    ".npy holds one row per sequence; per-nucleotide blocks need another format"
+                        .into(),
+                ));
+            }
             Kind::Tsv { out } => {
                 let prefix = if self.windows {
                     format!("{}{}", rec.id, coords(rec))
