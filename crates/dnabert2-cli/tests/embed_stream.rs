@@ -11,7 +11,7 @@ use dnabert2_model::pretrained;
 use polars::prelude::*;
 
 mod common;
-use common::{lines, max_diff, model, read_npy, run};
+use common::{lines, max_diff, model, read_npy, run, run_ok};
 
 /// 40 pseudo-random sequences of 20..140 bases (lengths deliberately unsorted).
 fn seqs() -> Vec<String> {
@@ -41,19 +41,7 @@ fn write_fasta(path: &Path, seqs: &[String]) {
 }
 
 fn embed(input: &Path, out: &Path, extra: &[&str]) {
-    let m = model();
-    let mut args = vec![
-        "embed",
-        "--model",
-        m.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let (ok, err) = run(&args);
-    assert!(ok, "{args:?}: {err}");
+    run_ok("embed", &model(), input, out, extra);
 }
 
 fn parquet(path: &Path) -> DataFrame {

@@ -7,7 +7,7 @@ use dnabert2_train::predict::Predictor;
 use polars::prelude::*;
 
 mod common;
-use common::{model, run};
+use common::{model, run_ok};
 
 const SEQS: [&str; 5] = [
     "ACGTAGCATCGGATCTATCTATCGACACTTGG",
@@ -27,21 +27,9 @@ fn fasta(path: &std::path::Path, seqs: &[String]) {
 }
 
 fn predict(input: &std::path::Path, out: &std::path::Path, extra: &[&str]) {
-    let m = model();
-    let mut args = vec![
-        "predict",
-        "--model",
-        m.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--batch-size",
-        "2",
-    ];
+    let mut args = vec!["--batch-size", "2"];
     args.extend_from_slice(extra);
-    let (ok, err) = run(&args);
-    assert!(ok, "{err}");
+    run_ok("predict", &model(), input, out, &args);
 }
 
 fn csv_probs(path: &std::path::Path) -> Vec<Vec<f32>> {

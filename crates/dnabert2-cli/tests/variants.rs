@@ -4,10 +4,12 @@
 //! the LLR's algebra (0 against itself, sign flip when REF and ALT swap).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use dnabert2_model::backend::CpuBackend as B;
 use dnabert2_model::{checkpoint, score};
+
+mod common;
+use common::run;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -45,18 +47,6 @@ fn mlm_dir(dir: &Path) -> PathBuf {
     let out = dir.join("mlm");
     checkpoint::save_mlm(&m, &cfg, &out).unwrap();
     out
-}
-
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dnabert2"))
-        .args(args)
-        .env("DNABERT2_NO_PROGRESS", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn vcf(path: &Path, rows: &[String]) {

@@ -12,7 +12,7 @@
 //! The truncation length and input kind come from the model's `finetune.json`
 //! (written by fine-tuning) unless overridden.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
@@ -20,7 +20,7 @@ use dnabert2_model::BertConfig;
 use dnabert2_model::checkpoint::load_classifier;
 use dnabert2_model::heads::problem_type_of;
 
-use crate::error::{Result, TrainError, io_err};
+use crate::error::{Result, TrainError};
 use crate::finetune::data::{Problem, Table, data_err, split_fields};
 use crate::finetune::encode::{batch_input, encode_texts, tokenizer_for};
 use crate::finetune::objective::scores;
@@ -345,33 +345,20 @@ pub fn predict_file<B: Backend>(
     device: &B::Device,
 ) -> Result<PredictSummary> {
     let predictor = Predictor::<B>::load(model_dir, opts.max_len, device)?;
-    let mut written: Result<usize> = Ok(0);
-    dna_bpe::atomic::ensure_parent(output)
-        .and_then(|()| {
-            dna_bpe::atomic::write_with(output, |tmp| {
-                let mut w = BufWriter::new(std::fs::File::create(tmp)?);
-                let io = |e| TrainError::Io {
-                    path: output.to_path_buf(),
-                    source: e,
-                };
-                written = writeln!(w, "{}", predictor.header())
-                    .map_err(io)
-                    .and_then(|()| {
-                        predict_each(&predictor, input, opts, |id, p| {
-                            writeln!(w, "{}", predictor.row(id, p)).map_err(io)
-                        })
-                    });
-                w.flush()?;
-                written
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-            })
-        })
-        .or_else(|e| if written.is_err() { Ok(()) } else { Err(e) })
-        .map_err(io_err(output))?;
+    let io = |e| TrainError::Io {
+        path: output.to_path_buf(),
+        source: e,
+    };
+    dna_bpe::atomic::ensure_parent(output).map_err(io)?;
+    // Published only when every row is written; an error leaves no partial file.
+    let mut out = dna_bpe::atomic::Staged::create(output).map_err(io)?;
+    writeln!(out.file(), "{}", predictor.header()).map_err(io)?;
+    let rows = predict_each(&predictor, input, opts, |id, p| {
+        writeln!(out.file(), "{}", predictor.row(id, p)).map_err(io)
+    })?;
+    out.commit().map_err(io)?;
     Ok(PredictSummary {
-        rows: written?,
+        rows,
         num_labels: predictor.num_labels,
         output: output.to_path_buf(),
     })

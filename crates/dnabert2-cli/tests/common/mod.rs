@@ -22,6 +22,22 @@ pub fn run(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Runs `dnabert2 SUB --model MODEL --input INPUT --output OUTPUT EXTRA...`, asserting success.
+pub fn run_ok(sub: &str, model: &Path, input: &Path, output: &Path, extra: &[&str]) {
+    let mut args = vec![
+        sub,
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (ok, err) = run(&args);
+    assert!(ok, "{args:?}: {err}");
+}
+
 /// Shape and values of a `.npy` file (read with npyz, not our writer's code).
 pub fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap();
