@@ -11,7 +11,7 @@ use dnabert2_model::embed::{EmbedOptions, Embedder, Pooling};
 use dnabert2_model::pretrained;
 
 mod common;
-use common::{model, read_npy, run};
+use common::{model, read_npy, run_io};
 
 const SEQS: [&str; 4] = [
     "ACGTAGCATCGGATCTATCTATCGACACTTGGTTATCGATCTACACAGCAATTATCAC",
@@ -46,17 +46,13 @@ fn npy_embeddings_equal_the_library_in_input_order() {
     let tmp = tempfile::tempdir().unwrap();
     let input = fasta(tmp.path());
     let out = tmp.path().join("emb.npy");
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "embed",
-        "--model",
         model().to_str().unwrap(),
-        "--input",
         input.to_str().unwrap(),
-        "--output",
         out.to_str().unwrap(),
-        "--batch-size",
-        "2",
-    ]);
+        &["--batch-size", "2"],
+    );
     assert!(ok, "{err}");
     let (shape, values) = read_npy(&out);
     assert_eq!(shape, vec![4, 96]);
@@ -108,19 +104,13 @@ fn strand_average_is_exactly_symmetric_and_formats_read_back() {
     let rc_in = csv("rc.csv", &rc);
     let m = model();
     for (input, out) in [(&fwd_in, "a.safetensors"), (&rc_in, "b.safetensors")] {
-        let (ok, err) = run(&[
+        let (ok, err) = run_io(
             "embed",
-            "--model",
             m.to_str().unwrap(),
-            "--input",
             input.to_str().unwrap(),
-            "--output",
             tmp.path().join(out).to_str().unwrap(),
-            "--strand",
-            "average",
-            "--pooling",
-            "cls",
-        ]);
+            &["--strand", "average", "--pooling", "cls"],
+        );
         assert!(ok, "{err}");
     }
     let read = |name: &str| {
@@ -144,17 +134,13 @@ fn strand_average_is_exactly_symmetric_and_formats_read_back() {
 
     // TSV: a header and one row per sequence.
     let tsv = tmp.path().join("e.tsv");
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "embed",
-        "--model",
         m.to_str().unwrap(),
-        "--input",
         fwd_in.to_str().unwrap(),
-        "--output",
         tsv.to_str().unwrap(),
-        "--strand",
-        "both",
-    ]);
+        &["--strand", "both"],
+    );
     assert!(ok, "{err}");
     let text = std::fs::read_to_string(&tsv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -189,15 +175,13 @@ fn bad_inputs_name_the_file_and_line() {
     for (name, text, want) in cases {
         let p = tmp.path().join(name);
         std::fs::write(&p, text).unwrap();
-        let (ok, err) = run(&[
+        let (ok, err) = run_io(
             "embed",
-            "--model",
             m.to_str().unwrap(),
-            "--input",
             p.to_str().unwrap(),
-            "--output",
             out.to_str().unwrap(),
-        ]);
+            &[],
+        );
         assert!(!ok, "{name} should fail");
         let last = err.lines().last().unwrap_or("");
         assert!(
@@ -205,27 +189,23 @@ fn bad_inputs_name_the_file_and_line() {
             "{name}: {err}"
         );
     }
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "embed",
-        "--model",
         m.to_str().unwrap(),
-        "--input",
         tmp.path().join("missing.fa").to_str().unwrap(),
-        "--output",
         out.to_str().unwrap(),
-    ]);
+        &[],
+    );
     assert!(!ok && err.contains("missing.fa"), "{err}");
     let p = tmp.path().join("ok.fa");
     std::fs::write(&p, ">a\nACGT\n").unwrap();
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "embed",
-        "--model",
         m.to_str().unwrap(),
-        "--input",
         p.to_str().unwrap(),
-        "--output",
         tmp.path().join("o.xlsx").to_str().unwrap(),
-    ]);
+        &[],
+    );
     assert!(
         !ok && err.contains(".npy, .safetensors, .parquet or .tsv"),
         "{err}"
@@ -247,15 +227,13 @@ fn info_and_tokenize() {
     );
     let input = fasta(tmp.path());
     let jsonl = tmp.path().join("t.jsonl");
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "tokenize",
-        "--model",
         m.to_str().unwrap(),
-        "--input",
         input.to_str().unwrap(),
-        "--output",
         jsonl.to_str().unwrap(),
-    ]);
+        &[],
+    );
     assert!(ok, "{err}");
     let tok = dna_bpe::Tokenizer::dnabert2();
     let rows: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
@@ -275,15 +253,13 @@ fn shards_concatenate_to_the_whole_and_per_nucleotide_blocks_have_one_row_per_ba
     let input = fasta(tmp.path());
     let m = model();
     let whole = tmp.path().join("all.npy");
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "embed",
-        "--model",
         m.to_str().unwrap(),
-        "--input",
         input.to_str().unwrap(),
-        "--output",
         whole.to_str().unwrap(),
-    ]);
+        &[],
+    );
     assert!(ok, "{err}");
     let (_, all) = read_npy(&whole);
     let mut joined = Vec::new();
@@ -323,30 +299,23 @@ fn shards_concatenate_to_the_whole_and_per_nucleotide_blocks_have_one_row_per_ba
     for (a, b) in joined.iter().zip(&all) {
         assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
     }
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "embed",
-        "--model",
         m.to_str().unwrap(),
-        "--input",
         input.to_str().unwrap(),
-        "--output",
         whole.to_str().unwrap(),
-        "--shard",
-        "4/3",
-    ]);
+        &["--shard", "4/3"],
+    );
     assert!(!ok && err.contains("1 <= K <= N"), "{err}");
 
     let st = tmp.path().join("pn.safetensors");
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "embed",
-        "--model",
         m.to_str().unwrap(),
-        "--input",
         input.to_str().unwrap(),
-        "--output",
         st.to_str().unwrap(),
-        "--per-nucleotide",
-    ]);
+        &["--per-nucleotide"],
+    );
     assert!(ok, "{err}");
     let bytes = std::fs::read(&st).unwrap();
     let t = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -363,17 +332,13 @@ fn parquet_has_the_columns_and_the_same_vectors() {
     let m = model();
     let (npy, pq) = (tmp.path().join("e.npy"), tmp.path().join("e.parquet"));
     for out in [&npy, &pq] {
-        let (ok, err) = run(&[
+        let (ok, err) = run_io(
             "embed",
-            "--model",
             m.to_str().unwrap(),
-            "--input",
             input.to_str().unwrap(),
-            "--output",
             out.to_str().unwrap(),
-            "--pooling",
-            "cls",
-        ]);
+            &["--pooling", "cls"],
+        );
         assert!(ok, "{err}");
     }
     let (_, want) = read_npy(&npy);

@@ -11,7 +11,7 @@ use dnabert2_model::pretrained;
 use polars::prelude::*;
 
 mod common;
-use common::{lines, max_diff, model, read_npy, run, run_ok};
+use common::{lines, max_diff, model, read_npy, run_io, run_ok};
 
 /// 40 pseudo-random sequences of 20..140 bases (lengths deliberately unsorted).
 fn seqs() -> Vec<String> {
@@ -178,17 +178,13 @@ fn genome_windows_cover_the_contigs_and_skip_gaps() {
     .unwrap();
     let m = model();
     let o3 = tmp.path().join("gap.tsv");
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "embed",
-        "--model",
         m.to_str().unwrap(),
-        "--input",
         fa3.to_str().unwrap(),
-        "--output",
         o3.to_str().unwrap(),
-        "--windows",
-        "50",
-    ]);
+        &["--windows", "50"],
+    );
     assert!(ok && err.contains("1 all-N windows skipped"), "{err}");
     let rows = lines(&o3);
     assert!(rows[0].starts_with("id\tchrom\tstart\tend\tdim0"));
@@ -266,27 +262,21 @@ fn per_nucleotide_rows_and_strand_symmetry() {
     let dup = tmp.path().join("dup.fa");
     std::fs::write(&dup, ">a\nACGT\n>a\nGGCC\n").unwrap();
     let m = model();
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "embed",
-        "--model",
         m.to_str().unwrap(),
-        "--input",
         dup.to_str().unwrap(),
-        "--output",
         st.to_str().unwrap(),
-        "--per-nucleotide",
-    ]);
+        &["--per-nucleotide"],
+    );
     assert!(!ok && err.contains("id `a` appears twice"), "{err}");
-    let (ok, err) = run(&[
+    let (ok, err) = run_io(
         "embed",
-        "--model",
         m.to_str().unwrap(),
-        "--input",
         fa.to_str().unwrap(),
-        "--output",
         tmp.path().join("x.npy").to_str().unwrap(),
-        "--per-nucleotide",
-    ]);
+        &["--per-nucleotide"],
+    );
     assert!(!ok && err.contains("write .safetensors"), "{err}");
 }
 
@@ -342,17 +332,13 @@ fn layers_precision_and_input_errors() {
     ];
     for (input, extra, want) in cases {
         let out = tmp.path().join("o.npy");
-        let mut args = vec![
+        let (ok, err) = run_io(
             "embed",
-            "--model",
             m.to_str().unwrap(),
-            "--input",
             input.to_str().unwrap(),
-            "--output",
             out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let (ok, err) = run(&args);
+            extra,
+        );
         assert!(!ok && err.contains(want), "{extra:?}: {err}");
     }
     // A failed run leaves no output and no temporary file behind.

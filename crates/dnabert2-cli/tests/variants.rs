@@ -49,6 +49,29 @@ fn mlm_dir(dir: &Path) -> PathBuf {
     out
 }
 
+/// Runs `dnabert2 score-variants --model M --reference G --vcf V --output O EXTRA...`.
+fn score_variants(
+    model: &str,
+    reference: &str,
+    vcf: &str,
+    output: &str,
+    extra: &[&str],
+) -> (bool, String) {
+    let mut args = vec![
+        "score-variants",
+        "--model",
+        model,
+        "--reference",
+        reference,
+        "--vcf",
+        vcf,
+        "--output",
+        output,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 fn vcf(path: &Path, rows: &[String]) {
     let mut text =
         String::from("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n");
@@ -90,21 +113,13 @@ fn scores_in_vcf_order_and_strand_average_is_symmetric() {
     let v = tmp.path().join("v.vcf");
     vcf(&v, &rows);
     let out = tmp.path().join("scores.tsv");
-    let (ok, err) = run(&[
-        "score-variants",
-        "--model",
+    let (ok, err) = score_variants(
         model.to_str().unwrap(),
-        "--reference",
         fa.to_str().unwrap(),
-        "--vcf",
         v.to_str().unwrap(),
-        "--output",
         out.to_str().unwrap(),
-        "--window",
-        "101",
-        "--strand",
-        "average",
-    ]);
+        &["--window", "101", "--strand", "average"],
+    );
     assert!(ok, "{err}");
     assert!(err.contains("1 symbolic ALTs"), "{err}");
     let text = std::fs::read_to_string(&out).unwrap();
@@ -166,19 +181,13 @@ fn bad_records_name_the_vcf_line() {
     let out = tmp.path().join("s.tsv");
     for (row, want) in &cases {
         vcf(&v, std::slice::from_ref(row));
-        let (ok, err) = run(&[
-            "score-variants",
-            "--model",
+        let (ok, err) = score_variants(
             model.to_str().unwrap(),
-            "--reference",
             fa.to_str().unwrap(),
-            "--vcf",
             v.to_str().unwrap(),
-            "--output",
             out.to_str().unwrap(),
-            "--window",
-            "64",
-        ]);
+            &["--window", "64"],
+        );
         assert!(!ok, "{row}");
         let last = err.lines().last().unwrap_or("");
         assert!(
@@ -188,20 +197,13 @@ fn bad_records_name_the_vcf_line() {
     }
     // --skip-mismatch counts the bad REF instead of failing.
     vcf(&v, &[cases[0].0.clone()]);
-    let (ok, err) = run(&[
-        "score-variants",
-        "--model",
+    let (ok, err) = score_variants(
         model.to_str().unwrap(),
-        "--reference",
         fa.to_str().unwrap(),
-        "--vcf",
         v.to_str().unwrap(),
-        "--output",
         out.to_str().unwrap(),
-        "--window",
-        "64",
-        "--skip-mismatch",
-    ]);
+        &["--window", "64", "--skip-mismatch"],
+    );
     assert!(ok && err.contains("1 REF mismatches"), "{err}");
 }
 
@@ -269,19 +271,13 @@ fn indexed_streamed_and_compressed_references_agree_and_classifiers_add_deltas()
     vcf(&v, &rows);
     let score = |model: &Path, reference: &Path, out: &str| {
         let out = tmp.path().join(out);
-        let (ok, err) = run(&[
-            "score-variants",
-            "--model",
+        let (ok, err) = score_variants(
             model.to_str().unwrap(),
-            "--reference",
             reference.to_str().unwrap(),
-            "--vcf",
             v.to_str().unwrap(),
-            "--output",
             out.to_str().unwrap(),
-            "--window",
-            "101",
-        ]);
+            &["--window", "101"],
+        );
         assert!(ok, "{err}");
         std::fs::read_to_string(out).unwrap()
     };
@@ -336,17 +332,13 @@ fn indexed_streamed_and_compressed_references_agree_and_classifiers_add_deltas()
         &v,
         &[snv("chrA", 100), "chrQ\t5\t.\tA\tC\t.\t.\t.".to_string()],
     );
-    let (ok, err) = run(&[
-        "score-variants",
-        "--model",
+    let (ok, err) = score_variants(
         model.to_str().unwrap(),
-        "--reference",
         indexed.to_str().unwrap(),
-        "--vcf",
         v.to_str().unwrap(),
-        "--output",
         tmp.path().join("m.tsv").to_str().unwrap(),
-    ]);
+        &[],
+    );
     assert!(
         !ok && err.contains("v.vcf:4: contig `chrQ` is not in"),
         "{err}"

@@ -22,20 +22,18 @@ pub fn run(args: &[&str]) -> (bool, String) {
     )
 }
 
-/// Runs `dnabert2 SUB --model MODEL --input INPUT --output OUTPUT EXTRA...`, asserting success.
-pub fn run_ok(sub: &str, model: &Path, input: &Path, output: &Path, extra: &[&str]) {
-    let mut args = vec![
-        sub,
-        "--model",
-        model.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-    ];
+/// Runs `dnabert2 SUB --model MODEL --input INPUT --output OUTPUT EXTRA...`: (success, stderr).
+pub fn run_io(sub: &str, model: &str, input: &str, output: &str, extra: &[&str]) -> (bool, String) {
+    let mut args = vec![sub, "--model", model, "--input", input, "--output", output];
     args.extend_from_slice(extra);
-    let (ok, err) = run(&args);
-    assert!(ok, "{args:?}: {err}");
+    run(&args)
+}
+
+/// [`run_io`] on paths, asserting success.
+pub fn run_ok(sub: &str, model: &Path, input: &Path, output: &Path, extra: &[&str]) {
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (ok, err) = run_io(sub, &s(model), &s(input), &s(output), extra);
+    assert!(ok, "{sub} {} {extra:?}: {err}", s(input));
 }
 
 /// Shape and values of a `.npy` file (read with npyz, not our writer's code).
