@@ -10,7 +10,7 @@ use dnabert2_model::backend::CpuBackend as B;
 use dnabert2_model::embed::{EmbedOptions, Embedder, Pooling};
 use dnabert2_model::pretrained;
 
-mod common;
+use crate::common;
 use common::{model, read_npy, run_io};
 
 const SEQS: [&str; 4] = [

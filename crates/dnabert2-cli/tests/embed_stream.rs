@@ -10,7 +10,7 @@ use dnabert2_model::embed::{EmbedOptions, Embedder, Pooling};
 use dnabert2_model::pretrained;
 use polars::prelude::*;
 
-mod common;
+use crate::common;
 use common::{lines, max_diff, model, read_npy, run_io, run_ok};
 
 /// 40 pseudo-random sequences of 20..140 bases (lengths deliberately unsorted).

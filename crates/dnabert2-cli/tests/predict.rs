@@ -6,7 +6,7 @@ use dnabert2_model::backend::CpuBackend as B;
 use dnabert2_train::predict::Predictor;
 use polars::prelude::*;
 
-mod common;
+use crate::common;
 use common::{model, run_ok};
 
 const SEQS: [&str; 5] = [

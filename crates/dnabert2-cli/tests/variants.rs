@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use dnabert2_model::backend::CpuBackend as B;
 use dnabert2_model::{checkpoint, score};
 
-mod common;
+use crate::common;
 use common::run;
 
 fn root() -> PathBuf {

@@ -1,7 +1,7 @@
 //! What trains under LoRA: frozen parameters come out of optimizer steps bit-identical,
 //! adapters and the head change; the trainable count matches the formula; bad targets fail.
 
-mod common;
+use crate::common;
 
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;

@@ -1,6 +1,6 @@
 //! LoRA forward vs. base and vs. the merged model, and the merged HF export.
 
-mod common;
+use crate::common;
 
 use burn::module::Param;
 use burn::prelude::*;

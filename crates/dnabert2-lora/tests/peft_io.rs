@@ -1,6 +1,6 @@
 //! The PEFT adapter format: key names, config fields, save/load round trip, errors.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! Save/load round trips, linear swapping (the LoRA hook), opt-in outputs, losses, embedding.
 
-mod common;
+use crate::common;
 
 use burn::module::Module;
 use burn::nn::Linear;

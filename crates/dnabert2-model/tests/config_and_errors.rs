@@ -1,6 +1,6 @@
 //! Config parsing/validation, ALiBi slopes, and typed checkpoint errors.
 
-mod common;
+use crate::common;
 
 use common::{B, fixture};
 use dnabert2_model::attention::alibi_slopes;

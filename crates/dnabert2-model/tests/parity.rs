@@ -3,7 +3,7 @@
 //! paths: the CPU kernel (`cpu_attention`, used by the plain CPU backend) and burn's fused
 //! `attention` op with a `[B, H, S, S]` bias (used by GPU and autodiff backends).
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{B, Fx, assert_close, fixture, input, read_st};

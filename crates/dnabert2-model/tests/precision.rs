@@ -3,7 +3,7 @@
 //! are the measured errors with about 2x headroom (documented in docs/PERFORMANCE.md); fp32
 //! is held to the parity tolerance 1e-4.
 
-mod common;
+use crate::common;
 
 use burn::tensor::DType;
 use common::{B, input, max_err, read_st};

@@ -2,7 +2,7 @@
 //! (blobs + symlinked snapshot + refs/main) by hub id and by entry path, and the errors for
 //! what cannot be found.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

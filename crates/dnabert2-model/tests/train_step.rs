@@ -1,7 +1,7 @@
 //! One MLM training step on tiny8 against PyTorch: loss, every gradient (including the
 //! `padding_idx` semantics of the `[UNK]` lookup), and the parameters after one AdamW step.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

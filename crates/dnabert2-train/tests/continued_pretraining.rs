@@ -56,6 +56,7 @@ fn tensors(dir: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
 
 #[test]
 fn one_step_at_lr_zero_keeps_every_weight() {
+    let _g = crate::common::serial();
     let tmp = tempfile::tempdir().unwrap();
     let init = mlm_dir(tmp.path());
     let out = tmp.path().join("run");
@@ -97,6 +98,7 @@ fn one_step_at_lr_zero_keeps_every_weight() {
 
 #[test]
 fn a_classifier_gets_a_fresh_head_and_a_foreign_tokenizer_is_refused() {
+    let _g = crate::common::serial();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let corpus = vec![gue("prom/prom_core_tata/train.csv")];
@@ -235,6 +237,7 @@ fn train_fraction_is_deterministic_and_keeps_every_class() {
 
 #[test]
 fn a_fine_tuning_run_records_its_train_fraction() {
+    let _g = crate::common::serial();
     use dnabert2_train::finetune::{FinetuneOptions, ModelSource, finetune_with};
     let splits = TaskSplits::read_dir(&gue("prom/prom_core_tata")).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -10,13 +10,7 @@ use dnabert2_train::finetune::{FinetuneOptions, ModelSource, Problem, TaskSplits
 use dnabert2_train::metrics_log::MetricsLog;
 use dnabert2_train::predict::{PredictOptions, predict_file};
 
-/// burn's backend RNG is process-global: runs of this file must not interleave their
-/// seeding and draws, or same-seed runs stop being reproducible.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::common::serial;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -26,6 +26,7 @@ fn safetensors_keys(path: &Path) -> BTreeSet<String> {
 
 #[test]
 fn lora_finetune_writes_peft_adapter_and_merged_checkpoint() {
+    let _g = crate::common::serial();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/finetune/prom");
     let splits = TaskSplits::read_dir(&data).unwrap();
     let out = tempfile::tempdir().unwrap();

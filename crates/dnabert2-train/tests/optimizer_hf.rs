@@ -76,6 +76,7 @@ fn grads_for(model: &BertForMaskedLM<B>, fx: &Weights, scale: f32) -> GradientsP
 
 #[test]
 fn two_steps_match_torch_adamw_with_hf_groups_and_global_clip() {
+    let _g = crate::common::serial();
     let device = Default::default();
     let cfg = BertConfig::from_file(fixtures().join("config.json"))
         .unwrap()
@@ -147,6 +148,7 @@ fn two_steps_match_torch_adamw_with_hf_groups_and_global_clip() {
 
 #[test]
 fn decay_groups_follow_hf() {
+    let _g = crate::common::serial();
     let p = |s: &str| s.split('.').map(String::from).collect::<Vec<_>>();
     assert!(decays(
         &p("bert.encoder.layer.0.attention.wqkv.weight"),

@@ -1,0 +1,11 @@
+//! Integration tests, one binary per crate: every test binary links burn (and for
+//! some crates polars), so one binary instead of one per file keeps a cold build's
+//! disk use and link time down. Each module is one topic; run one with
+//! `cargo test -p dnabert2-cli --test integration MODULE::`.
+
+mod cli;
+mod common;
+mod embed_stream;
+mod mutagenesis;
+mod predict;
+mod variants;
