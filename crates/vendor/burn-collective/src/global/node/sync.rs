@@ -1,0 +1,110 @@
+use std::{
+    collections::HashMap,
+    marker::PhantomData,
+    sync::{Arc, Mutex},
+};
+
+use burn_communication::{CommunicationChannel, Message, Protocol, ProtocolClient};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, RwLock};
+
+use crate::{NodeId, node::base::NodeState};
+
+/// Handles the status of sync requests from other nodes
+pub(crate) struct SyncService<P: Protocol> {
+    /// Current node's state, shared with the thread that does aggregations
+    node_state: Arc<RwLock<Option<NodeState>>>,
+    /// Sync requests received per node (this one included) and not yet consumed by a
+    /// completed sync. [dnabert2-rs patch: was a list that was never emptied, so every
+    /// collective operation after the first waited forever.]
+    syncing_peers: Mutex<HashMap<NodeId, u32>>,
+    /// Notification on each incoming sync request
+    sync_notif: Notify,
+
+    _p: PhantomData<P>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SyncRequest(NodeId);
+
+impl<P: Protocol> SyncService<P> {
+    pub fn new(node_state: Arc<RwLock<Option<NodeState>>>) -> Self {
+        Self {
+            node_state,
+            syncing_peers: Mutex::new(HashMap::new()),
+            sync_notif: Notify::new(),
+            _p: PhantomData,
+        }
+    }
+
+    fn add_syncing_peer(&self, peer: NodeId) {
+        let mut syncing_peers = self.syncing_peers.lock().unwrap();
+        *syncing_peers.entry(peer).or_default() += 1;
+    }
+
+    /// Sync with all peers.
+    pub async fn sync(&self) {
+        // we can't sync while we register
+        let node_state = self.node_state.read().await;
+        let node_state = node_state
+            .as_ref()
+            .expect("Trying to sync a node before having registered to the orchestrator");
+
+        // this peer is syncing
+        self.add_syncing_peer(node_state.node_id);
+        for (id, addr) in &node_state.nodes {
+            if *id == node_state.node_id {
+                continue;
+            }
+
+            let mut connection = P::Client::connect(addr.clone(), "sync")
+                .await
+                .expect("Couldn't connect to peer for sync");
+            let msg = SyncRequest(node_state.node_id);
+            let sync_bytes = rmp_serde::to_vec(&msg).unwrap();
+            connection
+                .send(Message::new(sync_bytes.into()))
+                .await
+                .expect("Peer closed connection unexpectedly");
+        }
+        loop {
+            // [dnabert2-rs patch] Register for the notification before checking, so a
+            // request arriving between the check and the wait is not missed.
+            let notified = self.sync_notif.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                // Every node has requested this sync: consume one request of each (a fast
+                // peer's request for the next operation stays counted).
+                let mut syncing_peers = self.syncing_peers.lock().unwrap();
+                let all = node_state
+                    .nodes
+                    .keys()
+                    .all(|id| syncing_peers.get(id).is_some_and(|&n| n > 0));
+                if all {
+                    for id in node_state.nodes.keys() {
+                        if let Some(n) = syncing_peers.get_mut(id) {
+                            *n -= 1;
+                        }
+                    }
+                    return;
+                }
+            }
+            // Wait for the next sync to come in
+            notified.await
+        }
+    }
+
+    pub async fn handle_sync_connection<C: CommunicationChannel>(&self, mut channel: C) {
+        let msg = channel.recv().await.unwrap();
+        let Some(msg) = msg else {
+            return;
+        };
+
+        let msg = rmp_serde::from_slice::<SyncRequest>(&msg.data).unwrap();
+
+        self.add_syncing_peer(msg.0);
+
+        self.sync_notif.notify_waiters();
+    }
+}
