@@ -56,7 +56,7 @@ pub struct Args {
     /// Continue from the newest checkpoint in OUT/checkpoints.
     #[arg(long)]
     resume: bool,
-    /// Windows per micro-batch (summed over devices).
+    /// Windows per micro-batch: the global batch, split over every worker of every process.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
     /// Tokens per window including [CLS] and [SEP].
@@ -108,9 +108,36 @@ pub struct Args {
     /// Backend.
     #[arg(long, value_enum, default_value_t = default_backend())]
     backend: Backend,
-    /// Number of devices for data parallelism (GPU backends: devices 0..N).
-    #[arg(long, default_value_t = 1)]
-    devices: usize,
+    /// Devices of this process, one worker thread each: a count `N` (devices 0..N), or a
+    /// list `0,1,2,3` / `cuda:0,cuda:1` / `cpu:0,cpu:1` (on the CPU backends every entry is
+    /// one more worker on the same CPU). `--batch-size` is the global batch, split over all
+    /// workers.
+    #[arg(long, default_value = "1")]
+    devices: DeviceList,
+    /// Dropout of the model, overriding the preset's 0.1 (0 makes runs with different
+    /// worker counts comparable step for step).
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// Processes in a multi-process run (env DNABERT2_WORLD_SIZE, WORLD_SIZE or
+    /// SLURM_NTASKS); every process runs the same command.
+    #[arg(long)]
+    world_size: Option<usize>,
+    /// This process's rank, 0..world-size (env DNABERT2_RANK, RANK or SLURM_PROCID); rank 0
+    /// coordinates and writes the outputs.
+    #[arg(long)]
+    rank: Option<usize>,
+    /// HOST:PORT of rank 0 (env DNABERT2_COORDINATOR, or MASTER_ADDR and MASTER_PORT).
+    /// Rank 0 uses PORT (control) and PORT+1 (orchestrator); rank R serves tensors on
+    /// PORT+2+R unless --data-port is given.
+    #[arg(long)]
+    coordinator: Option<String>,
+    /// Port this process serves its tensors on.
+    #[arg(long)]
+    data_port: Option<u16>,
+    /// Seconds a peer may stay silent, the rendezvous may wait, or one all-reduce may take
+    /// before every process stops with an error naming the lost rank.
+    #[arg(long, default_value_t = dnabert2_train::distributed::DEFAULT_TIMEOUT.as_secs())]
+    dist_timeout: u64,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -140,49 +167,94 @@ fn default_backend() -> Backend {
     return Backend::Tch;
 }
 
+/// `--devices`: device indices of this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceList(pub Vec<usize>);
+
+impl std::str::FromStr for DeviceList {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if !s.contains([',', ':'])
+            && let Ok(n) = s.parse::<usize>()
+        {
+            return match n {
+                0 => Err("--devices must name at least one device".into()),
+                n => Ok(Self((0..n).collect())),
+            };
+        }
+        let ids = s
+            .split(',')
+            .map(|d| {
+                let d = d.trim();
+                let idx = d.rsplit_once(':').map_or(d, |(_, i)| i);
+                idx.parse::<usize>()
+                    .map_err(|_| format!("--devices: {d:?} is not N, INDEX or KIND:INDEX"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = ids.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() != ids.len() {
+            return Err(format!("--devices {s}: a device is listed twice"));
+        }
+        Ok(Self(ids))
+    }
+}
+
 /// Runs `$body` with `$B` bound to the autodiff backend type chosen by `$backend`.
 ///
 /// `with_backend!(b, |B, dev| ..)` binds `dev` to the backend's device 0;
-/// `with_backend!(b, devices n, |B, devs| ..)` binds `devs` to `n` devices (on the CPU
-/// backends, which have one device, `n` replicas of it: this exercises the data-parallel
-/// path without a speed-up).
+/// `with_backend!(b, devices ids, |B, devs| ..)` binds `devs` to the devices with indices
+/// `ids` (on the CPU backends, which have one device, one replica of it per entry: this
+/// exercises the data-parallel path without a speed-up).
 macro_rules! with_backend {
     ($backend:expr, devices $n:expr, |$B:ident, $devs:ident| $body:expr) => {
         match $backend {
             #[cfg(feature = "flex")]
             crate::pretrain::Backend::Flex => {
                 type $B = dnabert2_train::backends::FlexAutodiff;
-                let $devs: Vec<_> = (0..$n).map(|_| Default::default()).collect();
+                let $devs: Vec<_> = $n.iter().map(|_| Default::default()).collect();
                 $body
             }
             #[cfg(feature = "ndarray")]
             crate::pretrain::Backend::Ndarray => {
                 type $B = dnabert2_train::backends::NdArrayAutodiff;
-                let $devs: Vec<_> = (0..$n).map(|_| Default::default()).collect();
+                let $devs: Vec<_> = $n.iter().map(|_| Default::default()).collect();
                 $body
             }
             #[cfg(feature = "wgpu")]
             crate::pretrain::Backend::Wgpu => {
                 type $B = dnabert2_train::backends::WgpuAutodiff;
-                let $devs: Vec<_> = (0..$n).map(dnabert2_train::backends::wgpu_device).collect();
+                let $devs: Vec<_> = $n
+                    .iter()
+                    .map(|&i| dnabert2_train::backends::wgpu_device(i))
+                    .collect();
                 $body
             }
             #[cfg(feature = "cuda")]
             crate::pretrain::Backend::Cuda => {
                 type $B = dnabert2_train::backends::CudaAutodiff;
-                let $devs: Vec<_> = (0..$n).map(dnabert2_train::backends::cuda_device).collect();
+                let $devs: Vec<_> = $n
+                    .iter()
+                    .map(|&i| dnabert2_train::backends::cuda_device(i))
+                    .collect();
                 $body
             }
             #[cfg(feature = "tch")]
             crate::pretrain::Backend::Tch => {
                 type $B = dnabert2_train::backends::TchAutodiff;
-                let $devs: Vec<_> = (0..$n).map(dnabert2_train::backends::tch_device).collect();
+                let $devs: Vec<_> = $n
+                    .iter()
+                    .map(|&i| dnabert2_train::backends::tch_device(i))
+                    .collect();
                 $body
             }
         }
     };
     ($backend:expr, |$B:ident, $dev:ident| $body:expr) => {
-        crate::pretrain::with_backend!($backend, devices 1, |$B, devs| {
+        crate::pretrain::with_backend!($backend, devices[0usize], |$B, devs| {
             let $dev = devs.into_iter().next().ok_or("no device")?;
             $body
         })
@@ -226,13 +298,34 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     cfg.seed = a.seed;
     cfg.resume = a.resume;
     cfg.progress = !a.quiet;
-    if a.devices == 0 {
-        return Err("--devices must be at least 1".into());
+    cfg.dropout = a.dropout;
+    let mut cluster = dnabert2_train::distributed::Cluster::resolve(
+        a.world_size,
+        a.rank,
+        a.coordinator.clone(),
+        |k| std::env::var(k).ok(),
+    )?;
+    cluster.data_port = a.data_port;
+    cluster.timeout = std::time::Duration::from_secs(a.dist_timeout);
+    cluster.validate()?;
+    if cluster.world_size > 1 {
+        println!(
+            "rank {} of {} (coordinator {}), {} local worker(s)",
+            cluster.rank,
+            cluster.world_size,
+            cluster.coordinator.as_deref().unwrap_or("?"),
+            a.devices.0.len()
+        );
     }
 
-    let summary = with_backend!(a.backend, devices a.devices, |B, devs| {
-        dnabert2_train::pretrain::<B>(&cfg, &devs)?
+    let ids = &a.devices.0;
+    let summary = with_backend!(a.backend, devices ids, |B, devs| {
+        dnabert2_train::pretrain_distributed::<B>(&cfg, &devs, &cluster)?
     });
+    if !cluster.is_coordinator() {
+        println!("rank {} done ({} steps)", cluster.rank, summary.steps);
+        return Ok(());
+    }
     println!(
         "done: {} steps, {} tokens, held-out loss {:.4} / accuracy {:.4} (unigram baseline {:.4} / {:.4}), {:.0} tokens/s",
         summary.steps,

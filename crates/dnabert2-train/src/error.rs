@@ -42,6 +42,10 @@ pub enum TrainError {
         /// What is wrong with it.
         message: String,
     },
+    /// A data-parallel run could not start, lost a worker or disagreed with itself
+    /// (the message names the rank and what happened).
+    #[error("distributed: {0}")]
+    Distributed(String),
     /// The model crate failed (config, checkpoint load or save).
     #[error("model: {0}")]
     Model(#[from] dnabert2_model::ModelError),

@@ -135,17 +135,39 @@ pub fn evaluate<B: Backend>(
     set: &EvalSet,
     device: &B::Device,
 ) -> Result<MlmScore> {
-    let (mut loss_sum, mut correct, mut masked) = (0.0, 0u64, 0u64);
-    for b in &set.batches {
+    Ok(MlmScore::from_sums(evaluate_shard(
+        model, set, device, 0, 1,
+    )?))
+}
+
+/// One worker's part of [`evaluate`]: batches `index`, `index + count`, ... of `set`, as
+/// `[loss sum, correct, masked]` (sum these over the workers, then [`MlmScore::from_sums`]).
+pub fn evaluate_shard<B: Backend>(
+    model: &dnabert2_model::BertForMaskedLM<B>,
+    set: &EvalSet,
+    device: &B::Device,
+    index: usize,
+    count: usize,
+) -> Result<[f64; 3]> {
+    let mut sums = [0.0f64; 3];
+    for b in set.batches.iter().skip(index).step_by(count.max(1)) {
         let (input, labels) = b.to_tensors::<B>(device)?;
         let (l, c, m) = masked_stats(model.forward_masked(input, labels));
-        loss_sum += l;
-        correct += c;
-        masked += m;
+        sums[0] += l;
+        sums[1] += c as f64;
+        sums[2] += m as f64;
     }
-    Ok(MlmScore {
-        loss: loss_sum / masked.max(1) as f64,
-        accuracy: correct as f64 / masked.max(1) as f64,
-        masked,
-    })
+    Ok(sums)
+}
+
+impl MlmScore {
+    /// The score from `[loss sum, correct, masked]` over the masked positions.
+    pub fn from_sums([loss_sum, correct, masked]: [f64; 3]) -> Self {
+        let n = masked.max(1.0);
+        Self {
+            loss: loss_sum / n,
+            accuracy: correct / n,
+            masked: masked.round() as u64,
+        }
+    }
 }

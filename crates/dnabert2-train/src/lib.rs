@@ -29,6 +29,7 @@ pub mod checkpoint;
 pub mod console;
 pub mod corpus;
 pub mod curves;
+pub mod distributed;
 pub mod error;
 pub mod eval;
 pub mod finetune;
@@ -45,7 +46,7 @@ pub mod schedule;
 pub mod step;
 
 pub use error::{Result, TrainError};
-pub use pretrain::{Budget, PretrainConfig, PretrainSummary, pretrain};
+pub use pretrain::{Budget, PretrainConfig, PretrainSummary, pretrain, pretrain_distributed};
 
 /// The crate README's examples, run as doc tests.
 #[doc = include_str!("../README.md")]

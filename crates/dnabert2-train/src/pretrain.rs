@@ -11,6 +11,7 @@
 //! bit-reproducible (this is what the resume test uses).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -25,6 +26,9 @@ use crate::batch::MlmBatch;
 use crate::checkpoint::{self, CheckpointManager, TrainState};
 use crate::corpus::{self, CorpusConfig, Split, TokenCorpus, WindowSampler};
 use crate::curves;
+use crate::distributed::Cluster;
+use crate::distributed::control::Control;
+use crate::distributed::sync::Sync;
 use crate::error::{Result, TrainError, io_err};
 use crate::eval::{self, EvalSet, MlmScore};
 use crate::metrics_log::MetricsLog;
@@ -32,7 +36,7 @@ use crate::mlm::MaskingConfig;
 use crate::optim::{AdamWSettings, HfAdamW};
 use crate::rng::{Stream, derive_seed, rng_for};
 use crate::schedule::LinearWarmupDecay;
-use crate::step::{StepStats, train_step};
+use crate::step::StepStats;
 
 /// How long to train.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -64,7 +68,7 @@ pub struct PretrainConfig {
     pub init_from: Option<PathBuf>,
     /// Tokens per window including `[CLS]`/`[SEP]` (128 upstream).
     pub max_len: usize,
-    /// Windows per micro-batch (summed over devices).
+    /// Windows per micro-batch: the global batch, split over every worker of every process.
     pub batch_size: usize,
     /// Micro-batches per optimizer step.
     pub grad_accum: usize,
@@ -184,25 +188,128 @@ pub struct PretrainSummary {
     pub best_checkpoint: Option<PathBuf>,
 }
 
-// Long by design: the run reads top to bottom (data, model, resume, then the loop: step, log,
-// evaluate, save); each part is a small function beside it and the step is step::train_step.
-/// Runs MLM pretraining on `devices` (one or more devices of backend `B`;
-/// with several, each micro-batch is split across them and the gradients are summed
-/// before one optimizer step; see [`crate::step`]).
+/// Runs MLM pretraining on `devices` (one or more devices of backend `B`). With several,
+/// each gets a worker thread holding a replica; every step's global batch is split over
+/// them and the gradients are summed before one identical optimizer step on each (see
+/// [`crate::distributed`]).
 pub fn pretrain<B: AutodiffBackend>(
     cfg: &PretrainConfig,
     devices: &[B::Device],
 ) -> Result<PretrainSummary> {
+    pretrain_distributed::<B>(cfg, devices, &Cluster::single())
+}
+
+/// [`pretrain`] as one process of a multi-process run (`cluster`: world size, rank,
+/// coordinator; [`Cluster::single`] for one process). Every process runs the same
+/// configuration; rank 0 writes the outputs and every process returns the same summary.
+pub fn pretrain_distributed<B: AutodiffBackend>(
+    cfg: &PretrainConfig,
+    devices: &[B::Device],
+    cluster: &Cluster,
+) -> Result<PretrainSummary> {
     cfg.validate()?;
-    let Some(device) = devices.first().cloned() else {
+    cluster.validate()?;
+    if devices.is_empty() {
         return Err(TrainError::Config("no device given".into()));
+    }
+    if cluster.world_size > 1 && cluster.is_coordinator() {
+        crate::distributed::sync::start_orchestrator(cluster.orchestrator_port()?)?;
+    }
+    let control = match cluster.world_size {
+        1 => None,
+        _ => Some(Arc::new(Control::connect(
+            cluster,
+            &run_fingerprint(cfg, devices.len()),
+        )?)),
     };
+    let out = prepare_and_train::<B>(cfg, devices, cluster, control.as_ref());
+    if let Some(c) = &control {
+        match &out {
+            Ok(_) => c.finish(),
+            Err(e) => c.abort(&e.to_string()),
+        }
+    }
+    out
+}
+
+/// The settings every rank must share (checked at the rendezvous).
+fn run_fingerprint(cfg: &PretrainConfig, local_devices: usize) -> String {
+    crate::distributed::fingerprint(&[
+        ("preset", cfg.preset.clone()),
+        ("init_from", format!("{:?}", cfg.init_from)),
+        ("batch_size", cfg.batch_size.to_string()),
+        ("grad_accum", cfg.grad_accum.to_string()),
+        ("max_len", cfg.max_len.to_string()),
+        ("lr", cfg.lr.to_string()),
+        ("budget", format!("{:?}", cfg.budget)),
+        ("seed", cfg.seed.to_string()),
+        ("dropout", format!("{:?}", cfg.dropout)),
+        ("resume", cfg.resume.to_string()),
+        ("local_devices", local_devices.to_string()),
+    ])
+}
+
+/// What every worker of a process reads: data, settings and where outputs go.
+struct Shared<'a> {
+    cfg: &'a PretrainConfig,
+    train: &'a WindowSampler<'a>,
+    eval_set: &'a EvalSet,
+    baseline: MlmScore,
+    ckpts: &'a CheckpointManager,
+    model_cfg: &'a BertConfig,
+    tokenizer_json: &'a str,
+    /// Workers over all processes.
+    workers: usize,
+}
+
+/// One worker: its device, its index among all workers, and its collective handle.
+struct Worker<B: AutodiffBackend> {
+    index: usize,
+    device: B::Device,
+    sync: Option<Sync<B>>,
+}
+
+impl<B: AutodiffBackend> Worker<B> {
+    fn is_leader(&self) -> bool {
+        self.index == 0
+    }
+}
+
+/// Data, model and resume state of this process, agreed with the other ranks; then one
+/// worker per device.
+fn prepare_and_train<B: AutodiffBackend>(
+    cfg: &PretrainConfig,
+    devices: &[B::Device],
+    cluster: &Cluster,
+    control: Option<&Arc<Control>>,
+) -> Result<PretrainSummary> {
+    let device = devices[0].clone();
+    let workers = devices.len() * cluster.world_size;
+    if cfg.batch_size < workers {
+        return Err(TrainError::Config(format!(
+            "--batch-size {} is smaller than the {workers} workers: each needs at least one window",
+            cfg.batch_size
+        )));
+    }
     std::fs::create_dir_all(&cfg.out_dir).map_err(io_err(&cfg.out_dir))?;
 
-    // ---- data: tokenize once (or reuse the cache), samplers, fixed eval set
+    // ---- data: tokenize once (or reuse the cache), samplers, fixed eval set. Rank 0
+    // tokenizes first; the other ranks then find its cache (on a shared filesystem) or
+    // build their own identical one.
     let init = cfg.init_from.as_deref().map(resolve_init).transpose()?;
     let corpus_cfg = corpus_config(cfg, init.as_ref())?;
-    let corpus = corpus::prepare(&corpus_cfg)?;
+    let corpus = match control {
+        Some(c) if c.rank() != 0 => {
+            c.gather("corpus ready", 0)?;
+            corpus::prepare(&corpus_cfg)?
+        }
+        Some(c) => {
+            let corpus = corpus::prepare(&corpus_cfg)?;
+            c.gather("corpus ready", 0)?;
+            corpus
+        }
+        None => corpus::prepare(&corpus_cfg)?,
+    };
     let tokenizer_json = corpus::load_tokenizer(corpus_cfg.tokenizer.as_deref())?
         .0
         .to_json_string()?;
@@ -223,37 +330,184 @@ pub fn pretrain<B: AutodiffBackend>(
     };
     let optim = HfAdamW::new(cfg.optimizer);
     let ckpts = CheckpointManager::new(cfg.out_dir.join("checkpoints"), cfg.keep_last)?;
-    let run = start_or_resume(cfg, &ckpts, model, optim, &train, devices)?;
+    let leader_process = cluster.is_coordinator();
+    let run = start_or_resume(
+        cfg,
+        &ckpts,
+        model,
+        optim,
+        &train,
+        &device,
+        workers,
+        leader_process,
+    )?;
     let Run {
-        mut model,
-        mut optim,
+        model,
+        optim,
         mut state,
-        mut log,
+        log,
+        resumed_dir,
     } = run;
+    if let Some(c) = control {
+        agree(c, &mut state, &model)?;
+    }
+    if leader_process {
+        log_plan(cfg, model.num_params(), &state, workers, &baseline);
+    }
+
+    let shared = Shared {
+        cfg,
+        train: &train,
+        eval_set: &eval_set,
+        baseline,
+        ckpts: &ckpts,
+        model_cfg: &model_cfg,
+        tokenizer_json: &tokenizer_json,
+        workers,
+    };
+    if workers == 1 {
+        let worker = Worker {
+            index: 0,
+            device,
+            sync: None,
+        };
+        return train_worker(&shared, worker, model, optim, state, log);
+    }
+
+    // One thread per local device, each with its replica and optimizer state.
+    let mut log = log;
+    let mut optim = Some(optim);
+    let replicas: Vec<_> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| -> Result<_> {
+            let m = model.clone().fork(d);
+            let o = match (i, &resumed_dir) {
+                (0, _) => optim.take().unwrap_or_else(|| HfAdamW::new(cfg.optimizer)),
+                (_, Some(dir)) => checkpoint::load_optimizer(
+                    HfAdamW::new(cfg.optimizer),
+                    dir,
+                    checkpoint::OPTIMIZER_RECORD,
+                    d,
+                )?,
+                (_, None) => HfAdamW::new(cfg.optimizer),
+            };
+            Ok((m, o, if i == 0 { log.take() } else { None }))
+        })
+        .collect::<Result<_>>()?;
+    drop(model);
+    let results = crate::distributed::launch::<B, _, _>(
+        cluster,
+        devices,
+        control,
+        replicas,
+        |local, device, sync, (model, optim, log)| {
+            let worker = Worker {
+                index: cluster.rank * devices.len() + local,
+                device,
+                sync: Some(sync),
+            };
+            train_worker(&shared, worker, model, optim, state.clone(), log)
+        },
+    )?;
+    results
+        .into_iter()
+        .next()
+        .ok_or_else(|| TrainError::Distributed("no worker ran".into()))
+}
+
+/// Multi-process agreement before the first step: every rank resumes from the same step,
+/// adopts rank 0's schedule (a `--minutes` budget is calibrated on each machine) and starts
+/// from the same weights.
+fn agree<B: AutodiffBackend>(
+    c: &Control,
+    state: &mut TrainState,
+    model: &BertForMaskedLM<B>,
+) -> Result<()> {
+    let steps = c.gather("resume step", state.step)?;
+    if let Some((r, s)) = steps.iter().enumerate().find(|(_, s)| **s != steps[0]) {
+        return Err(TrainError::Distributed(format!(
+            "rank {r} starts at step {s} but rank 0 at step {}: every rank must see the same \
+             checkpoints (OUT on a shared filesystem)",
+            steps[0]
+        )));
+    }
+    let total = c.gather("total steps", state.schedule.total_steps)?[0];
+    let warmup = c.gather("warmup steps", state.schedule.warmup_steps)?[0];
+    if (total, warmup) != (state.schedule.total_steps, state.schedule.warmup_steps) {
+        log::info!(
+            "rank {}: adopting rank 0's schedule of {total} steps",
+            c.rank()
+        );
+        state.schedule = LinearWarmupDecay::new(state.schedule.peak_lr, warmup, total);
+    }
+    let sum = weight_checksum(model);
+    let sums = c.gather("weights", sum.to_bits())?;
+    let first = f64::from_bits(sums[0]);
+    for (r, bits) in sums.iter().enumerate() {
+        let v = f64::from_bits(*bits);
+        if (v - first).abs() > 1e-6 * first.abs().max(1.0) {
+            return Err(TrainError::Distributed(format!(
+                "rank {r}'s initial weights differ from rank 0's (checksum {v} vs {first}): \
+                 same seed, backend and --init-from on every rank"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Sum of squares of every parameter (a cheap comparison of replicas).
+fn weight_checksum<B: AutodiffBackend>(model: &BertForMaskedLM<B>) -> f64 {
+    struct Sum(f64);
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Sum {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<B, D>>) {
+            self.0 += p.val().powi_scalar(2).sum().into_scalar().elem::<f64>();
+        }
+    }
+    let mut s = Sum(0.0);
+    model.visit(&mut s);
+    s.0
+}
+
+// Long by design: the loop reads top to bottom (step, log, evaluate, save); each part is a
+// small function beside it and the step is crate::step.
+/// The training loop of one worker (every worker runs it in lockstep; the leader logs,
+/// evaluates into the log, draws the curves and saves the checkpoints).
+fn train_worker<B: AutodiffBackend>(
+    sh: &Shared<'_>,
+    worker: Worker<B>,
+    mut model: BertForMaskedLM<B>,
+    mut optim: HfAdamW<B, BertForMaskedLM<B>>,
+    mut state: TrainState,
+    mut log: Option<MetricsLog>,
+) -> Result<PretrainSummary> {
+    let cfg = sh.cfg;
+    let leader = worker.is_leader();
     let schedule = state.schedule;
     let resumed_from = state.step;
-    log_plan(cfg, model.num_params(), &state, devices.len(), &baseline);
-
-    // ---- the loop: step, log, evaluate, save
     let metrics_path = cfg.out_dir.join("metrics.jsonl");
-    let bar = progress_bar(cfg, schedule.total_steps, state.step);
+    let bar = progress_bar(cfg, schedule.total_steps, state.step, leader);
     let start = Instant::now();
     let elapsed_before = state.elapsed_secs;
     let mut speed = Throughput::default();
     let mut last_eval: Option<(u64, MlmScore)> = None;
     while state.step < schedule.total_steps {
         let t0 = Instant::now();
+        let elapsed = elapsed_before + start.elapsed().as_secs_f64();
         let (m, row) =
-            mlm_step(cfg, model, &mut optim, &train, &state, devices).inspect_err(|e| {
+            mlm_step(sh, model, &mut optim, &state, &worker, elapsed).inspect_err(|e| {
                 bar.abandon();
-                log_failure(&mut log, e);
+                if let Some(log) = &mut log {
+                    log_failure(log, e);
+                }
             })?;
         model = m;
         state.step += 1;
         state.tokens += row.tokens;
         state.windows_drawn += (cfg.batch_size * cfg.grad_accum) as u64;
         speed.add(row.tokens, t0.elapsed().as_secs_f64());
-        state.elapsed_secs = elapsed_before + start.elapsed().as_secs_f64();
+        // The workers' mean clock, so that every worker takes the same stop decision.
+        state.elapsed_secs = row.elapsed_secs + t0.elapsed().as_secs_f64();
         bar.set_position(state.step);
         bar.set_message(format!(
             "loss {:.3} acc {:.3} lr {:.2e} {:.0} tok/s",
@@ -262,28 +516,32 @@ pub fn pretrain<B: AutodiffBackend>(
             row.stats.lr,
             speed.tokens_per_sec()
         ));
-        if state.step % cfg.log_every == 0 {
+        if let Some(log) = &mut log
+            && state.step.is_multiple_of(cfg.log_every)
+        {
             log.append(&row.to_json(&state, speed.tokens_per_sec()))?;
         }
 
-        let out_of_time =
-            matches!(cfg.budget, Budget::Minutes(m) if state.elapsed_secs >= m * 60.0);
+        let out_of_time = matches!(cfg.budget, Budget::Minutes(m) if row.elapsed_secs >= m * 60.0);
         let last = state.step == schedule.total_steps || out_of_time;
-        let save = state.step % cfg.save_every == 0 || last;
-        if state.step % cfg.eval_every == 0 || save {
-            let score = evaluate_and_log(&model, &eval_set, &baseline, &state, &mut log, &device)?;
-            bar.println(format!(
-                "step {:>7}  eval loss {:.4}  eval acc {:.4}  (unigram baseline {:.4} / {:.4})",
-                state.step, score.loss, score.accuracy, baseline.loss, baseline.accuracy
-            ));
+        let save = state.step.is_multiple_of(cfg.save_every) || last;
+        if state.step.is_multiple_of(cfg.eval_every) || save {
+            let score = evaluate(sh, &model, &worker)?;
+            if let Some(log) = &mut log {
+                log_eval(log, &score, &sh.baseline, &state)?;
+                bar.println(format!(
+                    "step {:>7}  eval loss {:.4}  eval acc {:.4}  (unigram baseline {:.4} / {:.4})",
+                    state.step, score.loss, score.accuracy, sh.baseline.loss, sh.baseline.accuracy
+                ));
+                curves::draw(&metrics_path, &cfg.out_dir.join("curves.png"))?;
+            }
             last_eval = Some((state.step, score));
-            curves::draw(&metrics_path, &cfg.out_dir.join("curves.png"))?;
         }
-        if save {
+        if save && leader {
             state.eval_loss = last_eval
                 .filter(|(s, _)| *s == state.step)
                 .map(|(_, e)| e.loss);
-            save_checkpoint(&ckpts, &state, &model, &model_cfg, &tokenizer_json, &optim)?;
+            save_checkpoint(sh, &state, &model, &optim)?;
         }
         if out_of_time {
             bar.println("time budget spent");
@@ -294,20 +552,25 @@ pub fn pretrain<B: AutodiffBackend>(
 
     let eval = match last_eval {
         Some((_, e)) => e,
-        None => eval::evaluate(&model.valid(), &eval_set, &device)?,
+        None => evaluate(sh, &model, &worker)?,
     };
-    curves::draw(&metrics_path, &cfg.out_dir.join("curves.png"))?;
+    if let Some(sync) = worker.sync {
+        sync.finish();
+    }
     let tokens_per_sec = speed.or_run_average(&state);
     let summary = PretrainSummary {
         steps: state.step,
         tokens: state.tokens,
         resumed_from,
         eval,
-        baseline,
+        baseline: sh.baseline,
         tokens_per_sec,
-        best_checkpoint: ckpts.best()?.map(|c| c.dir),
+        best_checkpoint: sh.ckpts.best()?.map(|c| c.dir),
     };
-    crate::atomic::write_json(&cfg.out_dir.join("summary.json"), &summary)?;
+    if leader {
+        curves::draw(&metrics_path, &cfg.out_dir.join("curves.png"))?;
+        crate::atomic::write_json(&cfg.out_dir.join("summary.json"), &summary)?;
+    }
     Ok(summary)
 }
 
@@ -333,12 +596,12 @@ fn log_plan(
     cfg: &PretrainConfig,
     params: usize,
     state: &TrainState,
-    devices: usize,
+    workers: usize,
     baseline: &MlmScore,
 ) {
     let s = state.schedule;
     log::info!(
-        "model {} ({params} params), {} steps (from step {}), warmup {}, peak lr {:.1e}, {} x {} windows of {} tokens per step on {devices} device(s)",
+        "model {} ({params} params), {} steps (from step {}), warmup {}, peak lr {:.1e}, {} x {} windows of {} tokens per step on {workers} worker(s)",
         cfg.init_from
             .as_ref()
             .map_or_else(|| cfg.preset.clone(), |d| format!("from {}", d.display())),
@@ -414,28 +677,33 @@ fn model_config(cfg: &PretrainConfig, vocab: usize) -> Result<BertConfig> {
     Ok(model_cfg)
 }
 
-/// Model, optimizer, state and metrics log of this invocation.
+/// Model, optimizer, state and metrics log (rank 0 only) of this invocation, and the
+/// checkpoint it resumed from.
 struct Run<B: AutodiffBackend> {
     model: BertForMaskedLM<B>,
     optim: HfAdamW<B, BertForMaskedLM<B>>,
     state: TrainState,
-    log: MetricsLog,
+    log: Option<MetricsLog>,
+    resumed_dir: Option<PathBuf>,
 }
 
 /// Starts a fresh run, or continues from the newest checkpoint with `--resume`
 /// (re-planning the schedule when the budget changed; see [`plan_resumed`]).
+#[allow(clippy::too_many_arguments)]
 fn start_or_resume<B: AutodiffBackend>(
     cfg: &PretrainConfig,
     ckpts: &CheckpointManager,
     model: BertForMaskedLM<B>,
     optim: HfAdamW<B, BertForMaskedLM<B>>,
     train: &WindowSampler<'_>,
-    devices: &[B::Device],
+    device: &B::Device,
+    workers: usize,
+    writes_log: bool,
 ) -> Result<Run<B>> {
-    let device = &devices[0];
     let metrics_path = cfg.out_dir.join("metrics.jsonl");
     let latest = ckpts.latest()?;
-    let calibrate = |minutes: f64| calibrate_steps::<B>(cfg, &model, train, devices, minutes);
+    let calibrate =
+        |minutes: f64| calibrate_steps::<B>(cfg, &model, train, device, workers, minutes);
     match (latest, cfg.resume) {
         (Some(ck), true) => {
             let mut state = ck.state.clone();
@@ -452,12 +720,16 @@ fn start_or_resume<B: AutodiffBackend>(
             let model = checkpoint::load_module(model, &ck.dir, checkpoint::MODEL_RECORD, device)?;
             let optim =
                 checkpoint::load_optimizer(optim, &ck.dir, checkpoint::OPTIMIZER_RECORD, device)?;
-            let log = MetricsLog::open_resumed(&metrics_path, state.step)?;
+            let log = match writes_log {
+                true => Some(MetricsLog::open_resumed(&metrics_path, state.step)?),
+                false => None,
+            };
             Ok(Run {
                 model,
                 optim,
                 state,
                 log,
+                resumed_dir: Some(ck.dir),
             })
         }
         (Some(ck), false) => Err(TrainError::Config(format!(
@@ -480,13 +752,17 @@ fn start_or_resume<B: AutodiffBackend>(
             let mut state = TrainState::new(0, 0, LinearWarmupDecay::new(cfg.lr, warmup, total));
             state.seed = cfg.seed;
             state.extra = json!({ "preset": cfg.preset, "init_from": cfg.init_from, "max_len": cfg.max_len, "batch_size": cfg.batch_size,
-                                  "grad_accum": cfg.grad_accum, "devices": devices.len(), "budget": cfg.budget });
-            let log = MetricsLog::create(&metrics_path)?;
+                                  "grad_accum": cfg.grad_accum, "workers": workers, "budget": cfg.budget });
+            let log = match writes_log {
+                true => Some(MetricsLog::create(&metrics_path)?),
+                false => None,
+            };
             Ok(Run {
                 model,
                 optim,
                 state,
                 log,
+                resumed_dir: None,
             })
         }
     }
@@ -551,6 +827,8 @@ struct StepRow {
     correct: u64,
     masked: u64,
     tokens: u64,
+    /// The run's clock at the step (the mean over the workers).
+    elapsed_secs: f64,
 }
 
 impl StepRow {
@@ -566,103 +844,126 @@ impl StepRow {
 }
 
 /// One MLM optimizer step at `state.step`: draw the step's micro-batches (a pure function of
-/// `(seed, step)`), split them over the devices, weight each part's mean loss by its share of
-/// the step's masked tokens (so the update equals one big batch), and run [`train_step`].
+/// `(seed, step)`, the same on every worker), keep this worker's rows of each, weight each
+/// part's mean loss by its share of the step's masked tokens (so the update equals one big
+/// batch), sum gradients and statistics over the workers, and step.
 fn mlm_step<B: AutodiffBackend>(
-    cfg: &PretrainConfig,
+    sh: &Shared<'_>,
     model: BertForMaskedLM<B>,
     optim: &mut HfAdamW<B, BertForMaskedLM<B>>,
-    train: &WindowSampler<'_>,
     state: &TrainState,
-    devices: &[B::Device],
+    worker: &Worker<B>,
+    elapsed_secs: f64,
 ) -> Result<(BertForMaskedLM<B>, StepRow)> {
+    let cfg = sh.cfg;
     let (seed, step) = (state.seed, state.step);
+    let (w, n) = (worker.index, sh.workers);
     let micro: Vec<MlmBatch> = (0..cfg.grad_accum as u64)
         .map(|m| {
             let mut rng = rng_for(seed, Stream::Data, step, m);
-            MlmBatch::sample(train, cfg.batch_size, &cfg.masking, &mut rng)
+            MlmBatch::sample(sh.train, cfg.batch_size, &cfg.masking, &mut rng)
         })
         .collect();
     let total_masked: usize = micro.iter().map(MlmBatch::num_masked).sum();
-    let parts = micro.iter().enumerate().flat_map(|(m, batch)| {
-        split_rows(batch, devices.len())
-            .into_iter()
-            .enumerate()
-            .filter(|(_, p)| p.rows > 0 && p.num_masked() > 0)
-            .map(move |(d, p)| (d, (m, d, p)))
+    let parts = micro.iter().enumerate().filter_map(|(m, batch)| {
+        let part = match n {
+            1 => batch.clone(),
+            _ => batch.slice_rows(batch.rows * w / n..batch.rows * (w + 1) / n),
+        };
+        (part.rows > 0 && part.num_masked() > 0).then_some((m, part))
     });
     let fault = cfg.fault_nan_at_step == Some(step);
     let lr = state.schedule.lr(step);
-    let (model, stats, counts) = train_step(
-        model,
-        optim,
-        step,
-        lr,
-        devices,
-        parts,
-        |replica, (m, d, part)| {
-            let dev = &devices[*d];
-            B::seed(
-                dev,
-                derive_seed(seed, Stream::Dropout, step, (m * devices.len() + d) as u64),
-            );
-            let (input, labels) = part.to_tensors::<B>(dev)?;
-            let out = replica.forward_masked(input, labels);
-            let weight = part.num_masked() as f64 / total_masked as f64;
-            let mut weighted = out.loss.clone() * weight;
-            if fault {
-                weighted = weighted * f32::NAN;
-            }
-            let (_, correct, masked) = eval::masked_stats(dnabert2_model::MaskedLmOutput {
-                loss: out.loss.inner(),
-                logits: out.logits.inner(),
-                labels: out.labels.inner(),
-            });
-            Ok((weighted, (correct, masked, part.num_tokens() as u64)))
-        },
-    )?;
-    let mut row = StepRow {
-        stats,
-        correct: 0,
-        masked: 0,
-        tokens: 0,
-    };
-    for (c, k, t) in counts {
-        row.correct += c;
-        row.masked += k;
-        row.tokens += t;
+    let dev = &worker.device;
+    let acc = crate::step::accumulate(&model, parts, |replica, (m, part)| {
+        B::seed(
+            dev,
+            derive_seed(seed, Stream::Dropout, step, (m * n + w) as u64),
+        );
+        let (input, labels) = part.to_tensors::<B>(dev)?;
+        let out = replica.forward_masked(input, labels);
+        let weight = part.num_masked() as f64 / total_masked as f64;
+        let mut weighted = out.loss.clone() * weight;
+        if fault {
+            weighted = weighted * f32::NAN;
+        }
+        let (_, correct, masked) = eval::masked_stats(dnabert2_model::MaskedLmOutput {
+            loss: out.loss.inner(),
+            logits: out.logits.inner(),
+            labels: out.labels.inner(),
+        });
+        Ok((weighted, (correct, masked, part.num_tokens() as u64)))
+    })?;
+    let (mut correct, mut masked, mut tokens) = (0u64, 0u64, 0u64);
+    for (c, k, t) in &acc.outs {
+        correct += c;
+        masked += k;
+        tokens += t;
     }
+    let mut values = [
+        acc.loss,
+        correct as f64,
+        masked as f64,
+        tokens as f64,
+        elapsed_secs,
+    ];
+    let grads = match &worker.sync {
+        Some(sync) => sync.all_reduce(&model, acc.grads, &mut values)?,
+        None => acc.grads,
+    };
+    let (model, stats) = crate::step::apply(model, optim, step, lr, grads, values[0])?;
+    let row = StepRow {
+        stats,
+        correct: values[1].round() as u64,
+        masked: values[2].round() as u64,
+        tokens: values[3].round() as u64,
+        elapsed_secs: values[4] / n as f64,
+    };
     Ok((model, row))
 }
 
-/// Evaluates on the held-out set and appends the row to the metrics log.
-fn evaluate_and_log<B: AutodiffBackend>(
+/// Held-out evaluation, each worker scoring its share of the batches.
+fn evaluate<B: AutodiffBackend>(
+    sh: &Shared<'_>,
     model: &BertForMaskedLM<B>,
-    eval_set: &EvalSet,
+    worker: &Worker<B>,
+) -> Result<MlmScore> {
+    let mut sums = eval::evaluate_shard(
+        &model.valid(),
+        sh.eval_set,
+        &worker.device,
+        worker.index,
+        sh.workers,
+    )?;
+    if let Some(sync) = &worker.sync {
+        sync.sum_values(&mut sums)?;
+    }
+    Ok(eval::MlmScore::from_sums(sums))
+}
+
+/// Appends an evaluation row to the metrics log.
+fn log_eval(
+    log: &mut MetricsLog,
+    score: &MlmScore,
     baseline: &MlmScore,
     state: &TrainState,
-    log: &mut MetricsLog,
-    device: &B::Device,
-) -> Result<MlmScore> {
-    let score = eval::evaluate(&model.valid(), eval_set, device)?;
+) -> Result<()> {
     log.append(&json!({ "step": state.step, "tokens": state.tokens, "eval_loss": score.loss,
                         "eval_masked_accuracy": score.accuracy, "baseline_loss": baseline.loss,
-                        "baseline_accuracy": baseline.accuracy, "eval_masked_tokens": score.masked }))?;
-    Ok(score)
+                        "baseline_accuracy": baseline.accuracy, "eval_masked_tokens": score.masked }))
 }
 
 /// Saves a checkpoint: the HF directory (config + safetensors) and the burn records of the
 /// model and optimizer that exact resumption needs.
 fn save_checkpoint<B: AutodiffBackend>(
-    ckpts: &CheckpointManager,
+    sh: &Shared<'_>,
     state: &TrainState,
     model: &BertForMaskedLM<B>,
-    model_cfg: &BertConfig,
-    tokenizer_json: &str,
     optim: &HfAdamW<B, BertForMaskedLM<B>>,
 ) -> Result<()> {
-    ckpts.save(state, |dir| {
-        dnabert2_model::checkpoint::save_mlm(model, model_cfg, dir)?;
+    let tokenizer_json = sh.tokenizer_json;
+    sh.ckpts.save(state, |dir| {
+        dnabert2_model::checkpoint::save_mlm(model, sh.model_cfg, dir)?;
         // The tokenizer travels with the weights, so `--model DIR` tokenizes as training did.
         crate::atomic::write_bytes(&dir.join("tokenizer.json"), tokenizer_json.as_bytes())?;
         checkpoint::save_module(model, dir, checkpoint::MODEL_RECORD)?;
@@ -698,31 +999,21 @@ impl Throughput {
     }
 }
 
-/// Splits a batch into `n` nearly equal row ranges (one per device).
-fn split_rows(batch: &MlmBatch, n: usize) -> Vec<MlmBatch> {
-    if n == 1 {
-        return vec![batch.clone()];
-    }
-    (0..n)
-        .map(|d| batch.slice_rows(batch.rows * d / n..batch.rows * (d + 1) / n))
-        .collect()
-}
-
 /// Estimates how many optimizer steps fit in `minutes` from two timed
 /// forward/backward passes (no update; the model is untouched).
 fn calibrate_steps<B: AutodiffBackend>(
     cfg: &PretrainConfig,
     model: &BertForMaskedLM<B>,
     train: &WindowSampler<'_>,
-    devices: &[B::Device],
+    device: &B::Device,
+    workers: usize,
     minutes: f64,
 ) -> Result<u64> {
-    let device = &devices[0];
     let mut times = Vec::new();
     for i in 0..3u64 {
         let batch = MlmBatch::sample(
             train,
-            cfg.batch_size / devices.len().max(1),
+            cfg.batch_size.div_ceil(workers.max(1)),
             &cfg.masking,
             &mut rng_for(cfg.seed, Stream::Eval, 1, i),
         );
@@ -758,11 +1049,12 @@ fn report_corpus(corpus: &TokenCorpus) {
     );
 }
 
-fn progress_bar(cfg: &PretrainConfig, total: u64, pos: u64) -> Bar {
+/// The leader's progress bar (hidden on the other workers).
+fn progress_bar(cfg: &PretrainConfig, total: u64, pos: u64, leader: bool) -> Bar {
     let bar = Bar::new(
         total,
         "{elapsed_precise} {bar:30} {pos}/{len} {msg}",
-        cfg.progress,
+        cfg.progress && leader,
     );
     bar.set_position(pos);
     bar

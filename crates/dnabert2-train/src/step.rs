@@ -1,17 +1,18 @@
 //! The training step, shared by pretraining and fine-tuning:
-//! data -> forward -> loss -> backward -> (accumulate) -> clip -> optimizer step.
+//! data -> forward -> loss -> backward -> (accumulate) -> [all-reduce] -> clip -> optimizer step.
 //!
-//! A step is a list of parts (micro-batches, each on one of the devices). For each part the
-//! caller's `forward` returns the part's loss **already weighted by its share of the step**
-//! (so the sum over parts is the step's loss, as one big batch would give) plus whatever it
-//! wants to log. Gradients are accumulated per device, the loss is checked to be finite
-//! *before* anything is updated, then [`HfAdamW`] clips by the global norm and steps once
-//! (summing the devices' gradients when there are several).
+//! A step is a list of parts (micro-batches). For each part the caller's `forward` returns
+//! the part's loss **already weighted by its share of the step** (so the sum over parts is the
+//! step's loss, as one big batch would give) plus whatever it wants to log. [`accumulate`]
+//! runs the parts and sums their gradients; a data-parallel run then sums gradients and loss
+//! over the workers ([`crate::distributed`]); [`apply`] checks the loss is finite *before*
+//! anything is updated, then [`HfAdamW`] clips by the global norm and steps once.
+//! [`train_step`] is the two back to back, for one worker.
 
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsAccumulator, GradientsParams, MultiGradientsParams, Optimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::{AutodiffBackend, DeviceOps};
+use burn::tensor::backend::AutodiffBackend;
 
 use crate::error::{Result, TrainError};
 use crate::optim::HfAdamW;
@@ -19,7 +20,7 @@ use crate::optim::HfAdamW;
 /// What one step reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepStats {
-    /// The step's loss (sum of the parts' weighted losses).
+    /// The step's loss (sum of the parts' weighted losses, over every worker).
     pub loss: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
@@ -27,57 +28,84 @@ pub struct StepStats {
     pub lr: f64,
 }
 
-/// Runs one optimizer step at index `step` with learning rate `lr` over `parts`
-/// (`(device index, part)`), returning the updated model, the step's stats and the
-/// per-part values `forward` produced. A non-finite loss stops before the update with
-/// [`TrainError::NonFiniteLoss`].
-pub fn train_step<B, M, P, S>(
-    model: M,
-    optim: &mut HfAdamW<B, M>,
-    step: u64,
-    lr: f64,
-    devices: &[B::Device],
-    parts: impl IntoIterator<Item = (usize, P)>,
+/// The summed gradients and loss of one worker's parts of a step, with the per-part values
+/// `forward` produced.
+pub struct Accumulated<S> {
+    /// Gradients summed over the parts.
+    pub grads: GradientsParams,
+    /// The sum of the parts' weighted losses.
+    pub loss: f64,
+    /// What `forward` returned for each part, in order.
+    pub outs: Vec<S>,
+}
+
+/// Forward and backward over `parts`, summing the gradients.
+pub fn accumulate<B, M, P, S>(
+    model: &M,
+    parts: impl IntoIterator<Item = P>,
     mut forward: impl FnMut(&M, &P) -> Result<(Tensor<B, 1>, S)>,
-) -> Result<(M, StepStats, Vec<S>)>
+) -> Result<Accumulated<S>>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
 {
-    let replicas: Vec<M> = match devices {
-        [_] => vec![model.clone()],
-        _ => devices.iter().map(|d| model.clone().fork(d)).collect(),
-    };
-    let mut accums: Vec<GradientsAccumulator<M>> = devices
-        .iter()
-        .map(|_| GradientsAccumulator::new())
-        .collect();
+    let mut accum = GradientsAccumulator::<M>::new();
     let (mut loss, mut outs) = (0.0f64, Vec::new());
-    for (d, part) in parts {
-        let (weighted, out) = forward(&replicas[d], &part)?;
+    for part in parts {
+        let (weighted, out) = forward(model, &part)?;
         loss += weighted.clone().into_scalar().elem::<f64>();
-        let grads = GradientsParams::from_grads(weighted.backward(), &replicas[d]);
-        accums[d].accumulate(&replicas[d], grads);
+        let grads = GradientsParams::from_grads(weighted.backward(), model);
+        accum.accumulate(model, grads);
         outs.push(out);
     }
+    Ok(Accumulated {
+        grads: accum.grads(),
+        loss,
+        outs,
+    })
+}
+
+/// The optimizer step at index `step` with learning rate `lr`, given the step's (reduced)
+/// gradients and loss. A non-finite loss stops before the update with
+/// [`TrainError::NonFiniteLoss`].
+pub fn apply<B, M>(
+    model: M,
+    optim: &mut HfAdamW<B, M>,
+    step: u64,
+    lr: f64,
+    grads: GradientsParams,
+    loss: f64,
+) -> Result<(M, StepStats)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
     if !loss.is_finite() {
         return Err(TrainError::NonFiniteLoss { step, loss, lr });
     }
-    let model = match devices {
-        [_] => optim.step(lr, model, accums[0].grads()),
-        _ => {
-            let grads = accums
-                .iter_mut()
-                .zip(devices)
-                .map(|(a, d)| (a.grads(), d.id()))
-                .collect();
-            optim.step_multi(lr, model, MultiGradientsParams { grads })
-        }
-    };
+    let model = optim.step(lr, model, grads);
     let stats = StepStats {
         loss,
         grad_norm: optim.last_grad_norm(),
         lr,
     };
-    Ok((model, stats, outs))
+    Ok((model, stats))
+}
+
+/// One optimizer step of a single worker: [`accumulate`] then [`apply`].
+pub fn train_step<B, M, P, S>(
+    model: M,
+    optim: &mut HfAdamW<B, M>,
+    step: u64,
+    lr: f64,
+    parts: impl IntoIterator<Item = P>,
+    forward: impl FnMut(&M, &P) -> Result<(Tensor<B, 1>, S)>,
+) -> Result<(M, StepStats, Vec<S>)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
+    let acc = accumulate(&model, parts, forward)?;
+    let (model, stats) = apply(model, optim, step, lr, acc.grads, acc.loss)?;
+    Ok((model, stats, acc.outs))
 }

@@ -520,8 +520,7 @@ where
     L: AutodiffModule<B> + LinearLayer<B>,
     L::InnerModule: LinearLayer<B::InnerBackend>,
 {
-    let devices = std::slice::from_ref(device);
-    let (model, stats, _) = train_step(model, optim, step, lr, devices, [(0, rows)], |m, rows| {
+    let (model, stats, _) = train_step(model, optim, step, lr, [rows], |m, rows| {
         B::seed(device, derive_seed(opts.seed, Stream::Dropout, step, 0));
         let train = &data.train;
         let input = batch_input::<B>(&train.ids, train.type_ids.as_deref(), rows, device)?;
