@@ -829,6 +829,9 @@ struct StepRow {
     tokens: u64,
     /// The run's clock at the step (the mean over the workers).
     elapsed_secs: f64,
+    /// This worker's time in the all-reduce (gradients and statistics), when there are
+    /// several workers: communication plus waiting for the slowest worker.
+    allreduce_secs: Option<f64>,
 }
 
 impl StepRow {
@@ -837,9 +840,13 @@ impl StepRow {
     }
 
     fn to_json(&self, state: &TrainState, tokens_per_sec: f64) -> serde_json::Value {
-        json!({ "step": state.step, "tokens": state.tokens, "loss": self.stats.loss, "lr": self.stats.lr,
+        let mut row = json!({ "step": state.step, "tokens": state.tokens, "loss": self.stats.loss, "lr": self.stats.lr,
                 "grad_norm": self.stats.grad_norm, "masked_accuracy": self.accuracy(),
-                "tokens_per_sec": tokens_per_sec, "elapsed_secs": state.elapsed_secs })
+                "tokens_per_sec": tokens_per_sec, "elapsed_secs": state.elapsed_secs });
+        if let Some(t) = self.allreduce_secs {
+            row["allreduce_secs"] = json!(t);
+        }
+        row
     }
 }
 
@@ -907,10 +914,12 @@ fn mlm_step<B: AutodiffBackend>(
         tokens as f64,
         elapsed_secs,
     ];
+    let t_sync = Instant::now();
     let grads = match &worker.sync {
         Some(sync) => sync.all_reduce(&model, acc.grads, &mut values)?,
         None => acc.grads,
     };
+    let allreduce_secs = worker.sync.as_ref().map(|_| t_sync.elapsed().as_secs_f64());
     let (model, stats) = crate::step::apply(model, optim, step, lr, grads, values[0])?;
     let row = StepRow {
         stats,
@@ -918,6 +927,7 @@ fn mlm_step<B: AutodiffBackend>(
         masked: values[2].round() as u64,
         tokens: values[3].round() as u64,
         elapsed_secs: values[4] / n as f64,
+        allreduce_secs,
     };
     Ok((model, row))
 }

@@ -109,7 +109,10 @@ impl Cluster {
     /// assert_eq!((c.world_size, c.rank), (4, 2));
     /// assert_eq!(c.coordinator.as_deref(), Some("node001:29500"));
     /// // Flags win over the environment.
-    /// assert_eq!(Cluster::resolve(Some(1), None, None, env).unwrap().world_size, 1);
+    /// let c = Cluster::resolve(Some(1), Some(0), None, env).unwrap();
+    /// assert_eq!((c.world_size, c.coordinator), (1, None));
+    /// // A rank outside the world is an error naming both.
+    /// assert!(Cluster::resolve(Some(1), None, None, env).is_err());
     /// ```
     pub fn resolve(
         world_size: Option<usize>,
