@@ -31,6 +31,9 @@ enum Suite {
     /// The `dnabert2` tool: embed beside the upstream recipe (1,000 x 500 bp, 100 x 5 kbp),
     /// score-variants variants/s, and the streaming memory check.
     Embed(crate::bench_embed::EmbedArgs),
+    /// Data-parallel training: one worker beside two processes and two threads (tokens/s,
+    /// all-reduce time per step, loss agreement).
+    Distributed(crate::bench_distributed::DistArgs),
 }
 
 /// Flags of `cargo xtask bench cpu`.
@@ -81,6 +84,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     match args.suite {
         Suite::Cpu(a) => cpu(a),
         Suite::Embed(a) => crate::bench_embed::embed(a),
+        Suite::Distributed(a) => crate::bench_distributed::distributed(a),
     }
 }
 

@@ -69,6 +69,10 @@ pub struct Args {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = default_backend())]
     backend: Backend,
+    /// Devices, one worker thread each (`N`, `0,1`, `cuda:0,cuda:1`; on CPU backends each
+    /// entry is one more worker on the same CPU). `--batch-size` is the global batch.
+    #[arg(long, default_value = "1")]
+    devices: crate::pretrain::DeviceList,
     /// LoRA (`--lora-r 8 --lora-alpha 16 --lora-dropout 0.05 --lora-targets Wqkv,dense,gated_layers,wo`).
     #[command(flatten)]
     lora: dnabert2_lora::cli::LoraArgs,
@@ -126,11 +130,12 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         splits.num_labels,
         if splits.is_pair() { "pair" } else { "single" },
     );
-    let s = with_backend!(a.backend, |B, dev| finetune_source::<B>(
+    let ids = &a.devices.0;
+    let s = with_backend!(a.backend, devices ids, |B, devs| finetune_source::<B>(
         &src,
         &splits,
         &o,
-        &dev,
+        &devs,
         lora.as_ref()
     )?);
     println!("{}", serde_json::to_string_pretty(&s)?);

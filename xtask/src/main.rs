@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_distributed;
 mod bench_embed;
 mod finetune;
 mod gue;

@@ -107,7 +107,7 @@ impl<B: AutodiffBackend> FineTuner for GueTuner<B> {
             &self.source,
             &splits,
             &opts,
-            &self.device,
+            std::slice::from_ref(&self.device),
             self.lora.as_ref(),
         )?;
         let test = s

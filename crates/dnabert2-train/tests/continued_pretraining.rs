@@ -249,7 +249,8 @@ fn a_fine_tuning_run_records_its_train_fraction() {
     o.train_fraction = Some(0.05);
     let src = ModelSource::Preset("tiny".into());
     let (s, _) =
-        finetune_with::<FlexAutodiff, _, _>(&src, &splits, &o, &Default::default(), |m| m).unwrap();
+        finetune_with::<FlexAutodiff, _, _>(&src, &splits, &o, &[Default::default()], |m| m)
+            .unwrap();
     let want = splits.train.subsample(0.05, o.seed).unwrap().len();
     assert_eq!(s.train_examples, want);
     let j: serde_json::Value = serde_json::from_str(
@@ -260,6 +261,7 @@ fn a_fine_tuning_run_records_its_train_fraction() {
     assert_eq!(j["train_examples"], want);
     o.train_fraction = Some(1.5);
     assert!(
-        finetune_with::<FlexAutodiff, _, _>(&src, &splits, &o, &Default::default(), |m| m).is_err()
+        finetune_with::<FlexAutodiff, _, _>(&src, &splits, &o, &[Default::default()], |m| m)
+            .is_err()
     );
 }

@@ -35,7 +35,7 @@ fn tiny_opts(out: &Path) -> FinetuneOptions {
 
 fn run(splits: &TaskSplits, opts: &FinetuneOptions) -> dnabert2_train::finetune::FinetuneSummary {
     let src = ModelSource::Preset("tiny".into());
-    finetune_with::<CpuAutodiff, _, _>(&src, splits, opts, &Default::default(), |m| m)
+    finetune_with::<CpuAutodiff, _, _>(&src, splits, opts, &[Default::default()], |m| m)
         .unwrap()
         .0
 }
@@ -379,4 +379,43 @@ fn gue_runner_records_runs_and_resumes() {
     assert!(out.path().join("report.md").is_file());
     let again = gue_bench::run_benchmark(&registry, &tasks, &tuner, &cfg).unwrap();
     assert_eq!((again.ran.len(), again.skipped.len()), (0, 2));
+}
+
+/// Data-parallel fine-tuning: two worker threads (each half of every batch, gradients
+/// summed) log the same losses and choose the same checkpoint as one worker, with class
+/// weights on (the loss share follows the weights, not the row count) and an odd last
+/// batch of the epoch (200 rows, batch 16: 8 rows, 4 per worker).
+#[test]
+fn two_worker_threads_match_one() {
+    let _g = serial();
+    let splits = TaskSplits::read_dir(&data("prom")).unwrap();
+    let src = ModelSource::Preset("tiny".into());
+    let run = |n: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = tiny_opts(dir.path());
+        o.max_steps = Some(14);
+        o.log_every = 1;
+        o.class_weights = Some(dnabert2_train::finetune::ClassWeights::Balanced);
+        let devices = vec![Default::default(); n];
+        let s = finetune_with::<CpuAutodiff, _, _>(&src, &splits, &o, &devices, |m| m)
+            .unwrap()
+            .0;
+        let rows = MetricsLog::read(&dir.path().join("metrics.jsonl")).unwrap();
+        let losses: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| r.get("loss")?.as_f64())
+            .collect();
+        (s, losses)
+    };
+    let (one, l1) = run(1);
+    let (two, l2) = run(2);
+    assert_eq!(l1.len(), 14);
+    assert_eq!(l2.len(), 14, "the leader logs every step once");
+    for (i, (a, b)) in l1.iter().zip(&l2).enumerate() {
+        assert!((a - b).abs() < 1e-5, "step {}: {a} vs {b}", i + 1);
+    }
+    assert_eq!(one.step, two.step);
+    assert!((one.dev_loss - two.dev_loss).abs() < 1e-5);
+    let (m1, m2) = (one.test.unwrap(), two.test.unwrap());
+    assert!((m1.mcc - m2.mcc).abs() < 1e-9, "{} vs {}", m1.mcc, m2.mcc);
 }

@@ -36,7 +36,7 @@ fn lora_finetune_writes_peft_adapter_and_merged_checkpoint() {
     let lora =
         dnabert2_lora::LoraConfig::from_cli(4, 8.0, 0.05, "Wqkv,dense,gated_layers,wo").unwrap();
     let src = ModelSource::Preset("tiny".into());
-    let s = finetune_source::<CpuAutodiff>(&src, &splits, &o, &Default::default(), Some(&lora))
+    let s = finetune_source::<CpuAutodiff>(&src, &splits, &o, &[Default::default()], Some(&lora))
         .unwrap();
     assert_eq!(s.steps_run, 4);
 

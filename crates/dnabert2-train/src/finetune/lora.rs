@@ -24,16 +24,19 @@ pub fn finetune_source<B: AutodiffBackend>(
     source: &ModelSource,
     splits: &TaskSplits,
     opts: &FinetuneOptions,
-    device: &B::Device,
+    devices: &[B::Device],
     lora: Option<&LoraConfig>,
 ) -> Result<FinetuneSummary> {
     let opts = &opts.resolved(Start::of(source, lora.is_some()));
     let Some(cfg) = lora else {
-        return Ok(finetune_with::<B, _, _>(source, splits, opts, device, |m| m)?.0);
+        return Ok(finetune_with::<B, _, _>(source, splits, opts, devices, |m| m)?.0);
     };
+    let device = devices
+        .first()
+        .ok_or_else(|| crate::TrainError::Config("no device given".into()))?;
     let (model, bert) = build_classifier::<B>(source, splits, opts, device)?;
     let model = apply_lora(model, cfg)?;
-    let (summary, best) = finetune(model, &bert, &tokenizer_of(source)?, splits, opts, device)?;
+    let (summary, best) = finetune(model, &bert, &tokenizer_of(source)?, splits, opts, devices)?;
     let dir = opts.out_dir.join(ADAPTER_DIR);
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let base = match source {

@@ -29,7 +29,6 @@ use crate::metrics_log::MetricsLog;
 use crate::optim::{AdamWSettings, HfAdamW};
 use crate::rng::{Stream, derive_seed, rng_for};
 use crate::schedule::LinearWarmupDecay;
-use crate::step::train_step;
 
 /// File name of the test report in the output directory.
 pub const TEST_METRICS_JSON: &str = "test_metrics.json";
@@ -182,7 +181,7 @@ pub fn finetune_with<B, L, F>(
     source: &ModelSource,
     splits: &TaskSplits,
     opts: &FinetuneOptions,
-    device: &B::Device,
+    devices: &[B::Device],
     wrap: F,
 ) -> Result<(FinetuneSummary, BestModel<B, L>)>
 where
@@ -195,9 +194,12 @@ where
         Some(_) => opts.clone(),
         None => opts.resolved(Start::of(source, false)),
     };
+    let device = devices
+        .first()
+        .ok_or_else(|| TrainError::Config("no device given".into()))?;
     let (model, cfg) = build_classifier::<B>(source, splits, &opts, device)?;
     let tok = tokenizer_of(source)?;
-    finetune(wrap(model), &cfg, &tok, splits, &opts, device)
+    finetune(wrap(model), &cfg, &tok, splits, &opts, devices)
 }
 
 struct Best<M> {
@@ -270,11 +272,11 @@ fn start_run_files(
     Ok(log)
 }
 
-fn progress(opts: &FinetuneOptions, total: u64) -> Bar {
+fn progress(opts: &FinetuneOptions, total: u64, leader: bool) -> Bar {
     Bar::new(
         total,
         "{spinner} {bar:30} {pos}/{len} steps [{elapsed_precise}<{eta_precise}] {msg}",
-        opts.progress,
+        opts.progress && leader,
     )
 }
 
@@ -329,8 +331,6 @@ pub fn chance_level_warning(
     ))
 }
 
-// Long by design: the loop reads top to bottom (batch, step, log, dev evaluation and selection,
-// early stop, test report); each part is a small function or type beside it.
 /// Fine-tunes `model` (any linear type `L`, e.g. LoRA-wrapped: parameters that do not
 /// require gradients are left untouched by the optimizer) on `splits.train`, keeps the
 /// state with the lowest dev loss, writes it to `opts.out_dir` with
@@ -342,12 +342,12 @@ pub fn chance_level_warning(
 /// protocol's; [`finetune_with`] and [`super::finetune_source`] resolve them for the
 /// starting point first.
 pub fn finetune<B, L>(
-    mut model: BertForSequenceClassification<B, L>,
+    model: BertForSequenceClassification<B, L>,
     cfg: &BertConfig,
     tokenizer: &Tokenizer,
     splits: &TaskSplits,
     opts: &FinetuneOptions,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<(FinetuneSummary, BestModel<B, L>)>
 where
     B: AutodiffBackend,
@@ -355,6 +355,9 @@ where
     L::InnerModule: LinearLayer<B::InnerBackend>,
 {
     opts.validate()?;
+    let Some(first) = devices.first() else {
+        return Err(TrainError::Config("no device given".into()));
+    };
     let subsampled;
     let splits = match opts.train_fraction {
         Some(f) if f < 1.0 => {
@@ -373,16 +376,94 @@ where
         _ => splits,
     };
     let data = prepare(tokenizer, splits, opts)?;
-    let (problem, k, n) = (splits.problem, splits.num_labels, data.train.len());
+    let n = data.train.len();
     let total = opts.total_steps(n);
     log::info!("{}", opts.describe(n));
+    let run = Run {
+        cfg,
+        tokenizer,
+        splits,
+        opts,
+        data: &data,
+        total,
+        workers: devices.len(),
+    };
+    if devices.len() == 1 {
+        let out = run_worker(&run, model, 0, first.clone(), None)?;
+        return out.ok_or_else(|| TrainError::Config("no evaluation ran".into()));
+    }
+    // Data parallel: one worker thread per device, each with a replica; --batch-size is
+    // the global batch.
+    log::info!(
+        "{} workers (one per device), each with its share of the {} rows of every batch",
+        devices.len(),
+        opts.batch_size
+    );
+    let replicas: Vec<_> = devices.iter().map(|d| model.clone().fork(d)).collect();
+    drop(model);
+    let out = crate::distributed::launch::<B, _, _>(
+        &crate::distributed::Cluster::single(),
+        devices,
+        None,
+        replicas,
+        |i, device, sync, model| run_worker(&run, model, i, device, Some(sync)),
+    )?;
+    out.into_iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| TrainError::Distributed("the leader returned no model".into()))
+}
+
+/// What every fine-tuning worker reads.
+struct Run<'a> {
+    cfg: &'a BertConfig,
+    tokenizer: &'a Tokenizer,
+    splits: &'a TaskSplits,
+    opts: &'a FinetuneOptions,
+    data: &'a Prepared,
+    total: u64,
+    workers: usize,
+}
+
+// Long by design: the loop reads top to bottom (batch, step, log, dev evaluation and selection,
+// early stop, test report); each part is a small function or type beside it.
+/// The loop of worker `index` (the only one with `index == 0` logs, evaluates, selects and
+/// saves; the others follow its decisions). Returns the result on the leader, `None` on the
+/// others.
+fn run_worker<B, L>(
+    run: &Run<'_>,
+    mut model: BertForSequenceClassification<B, L>,
+    index: usize,
+    device: B::Device,
+    sync: Option<crate::distributed::sync::Sync<B>>,
+) -> Result<Option<(FinetuneSummary, BestModel<B, L>)>>
+where
+    B: AutodiffBackend,
+    L: AutodiffModule<B> + LinearLayer<B>,
+    L::InnerModule: LinearLayer<B::InnerBackend>,
+{
+    let Run {
+        cfg,
+        tokenizer,
+        splits,
+        opts,
+        data,
+        total,
+        workers,
+    } = *run;
+    let device = &device;
+    let leader = index == 0;
+    let (problem, k, n) = (splits.problem, splits.num_labels, data.train.len());
     let schedule = LinearWarmupDecay::new(opts.lr(), opts.warmup(), total);
     let mut optim = HfAdamW::new(AdamWSettings {
         max_grad_norm: opts.grad_clip,
         ..AdamWSettings::hf(opts.weight_decay as f32)
     });
-    let mut log = start_run_files(tokenizer, splits, opts, total, n)?;
-    let bar = progress(opts, total);
+    let mut log = match leader {
+        true => Some(start_run_files(tokenizer, splits, opts, total, n)?),
+        false => None,
+    };
+    let bar = progress(opts, total, leader);
     let start = Instant::now();
     let mut batches = Shuffle::new(n, opts.seed);
     let mut keep = Selection::<BestModel<B, L>>::default();
@@ -391,7 +472,13 @@ where
     for step in 0..total {
         let rows = batches.next_rows(opts.batch_size);
         let lr = schedule.lr(step);
-        let (m, stats) = classifier_step(model, &mut optim, &data, opts, step, lr, rows, device)?;
+        let part = Part {
+            rows: &rows,
+            index,
+            workers,
+            sync: sync.as_ref(),
+        };
+        let (m, stats) = classifier_step(model, &mut optim, data, opts, step, lr, part, device)?;
         model = m;
         let done = step + 1;
         steps_run = done;
@@ -400,34 +487,53 @@ where
         if done % opts.log_every.max(1) == 0 || done == total {
             let mean = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
             recent.clear();
-            log.append(&json!({"step": done, "epoch": batches.epoch, "loss": mean, "lr": lr, "grad_norm": stats.grad_norm}))?;
+            if let Some(log) = &mut log {
+                log.append(&json!({"step": done, "epoch": batches.epoch, "loss": mean, "lr": lr, "grad_norm": stats.grad_norm}))?;
+            }
             bar.set_message(format!("loss {mean:.4}{}", keep.message));
         }
         if done % opts.eval_every == 0 || done == total {
-            let inner = model.valid();
-            let ev = evaluate(
-                |x| inner.forward(x),
-                &data.dev,
-                problem,
-                k,
-                opts.eval_batch_size,
-                device,
-            )?;
-            log.append(&dev_row(done, &ev, keep.improves(&ev)))?;
-            let improved = keep.offer(ev, done, inner);
-            if improved {
-                save_classifier(&model, cfg, &opts.out_dir)?;
-            }
-            bar.set_message(format!("loss {:.4}{}", stats.loss, keep.message));
-            if opts.patience.is_some_and(|p| keep.since_best >= p) && done < total {
-                early_stopped = true;
-                log.append(
-                    &json!({"step": done, "event": "early_stop", "patience": opts.patience}),
+            // The leader evaluates on dev and decides; the other workers learn whether to
+            // stop (their replicas are identical, so only the leader keeps the best one).
+            let mut stop = [0.0f64];
+            if let Some(log) = &mut log {
+                let inner = model.valid();
+                let ev = evaluate(
+                    |x| inner.forward(x),
+                    &data.dev,
+                    problem,
+                    k,
+                    opts.eval_batch_size,
+                    device,
                 )?;
+                log.append(&dev_row(done, &ev, keep.improves(&ev)))?;
+                let improved = keep.offer(ev, done, inner);
+                if improved {
+                    save_classifier(&model, cfg, &opts.out_dir)?;
+                }
+                bar.set_message(format!("loss {:.4}{}", stats.loss, keep.message));
+                if opts.patience.is_some_and(|p| keep.since_best >= p) && done < total {
+                    log.append(
+                        &json!({"step": done, "event": "early_stop", "patience": opts.patience}),
+                    )?;
+                    stop[0] = 1.0;
+                }
+            }
+            if let Some(sync) = &sync {
+                sync.sum_values(&mut stop)?;
+            }
+            if stop[0] > 0.5 {
+                early_stopped = true;
                 break;
             }
         }
     }
+    if let Some(sync) = sync {
+        sync.finish();
+    }
+    let Some(mut log) = log else {
+        return Ok(None);
+    };
     let train_seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let best = keep
@@ -464,7 +570,7 @@ where
     }
     log.append(&json!({"step": steps_run, "event": "test", "chosen_step": best.step, "test_loss": ev.loss, "test": ev.metrics, "warning": summary.warning}))?;
     atomic::write_json(&opts.out_dir.join(TEST_METRICS_JSON), &summary)?;
-    Ok((summary, best.model))
+    Ok(Some((summary, best.model)))
 }
 
 /// Epoch-wise shuffled batches of row indices (a pure function of `(seed, epoch)`).
@@ -503,7 +609,18 @@ impl Shuffle {
     }
 }
 
-/// One fine-tuning step on `rows` (dropout seeded from `(seed, step)`).
+/// One worker's part of a batch: its rows and the collective it sums gradients over.
+struct Part<'a, B: AutodiffBackend> {
+    rows: &'a [usize],
+    index: usize,
+    workers: usize,
+    sync: Option<&'a crate::distributed::sync::Sync<B>>,
+}
+
+/// One fine-tuning step on a batch (dropout seeded from `(seed, step, worker)`). With several
+/// workers each takes its rows of the batch, weighted by their share of the batch's loss
+/// normaliser (rows, or class weights for a weighted loss), and the gradients are summed, so
+/// the update equals one worker's on the whole batch.
 #[allow(clippy::too_many_arguments)]
 fn classifier_step<B, L>(
     model: BertForSequenceClassification<B, L>,
@@ -512,7 +629,7 @@ fn classifier_step<B, L>(
     opts: &FinetuneOptions,
     step: u64,
     lr: f64,
-    rows: Vec<usize>,
+    part: Part<'_, B>,
     device: &B::Device,
 ) -> Result<(BertForSequenceClassification<B, L>, crate::step::StepStats)>
 where
@@ -520,9 +637,31 @@ where
     L: AutodiffModule<B> + LinearLayer<B>,
     L::InnerModule: LinearLayer<B::InnerBackend>,
 {
-    let (model, stats, _) = train_step(model, optim, step, lr, [rows], |m, rows| {
-        B::seed(device, derive_seed(opts.seed, Stream::Dropout, step, 0));
-        let train = &data.train;
+    let Part {
+        rows,
+        index,
+        workers,
+        sync,
+    } = part;
+    let train = &data.train;
+    let mine = &rows[rows.len() * index / workers..rows.len() * (index + 1) / workers];
+    // Each row's weight in the batch loss's normaliser.
+    let weight = |r: usize| match (&train.targets, data.weights.as_deref()) {
+        (Targets::Class(y), Some(w)) => f64::from(w.get(y[r] as usize).copied().unwrap_or(1.0)),
+        _ => 1.0,
+    };
+    let share = mine.iter().map(|&r| weight(r)).sum::<f64>()
+        / rows
+            .iter()
+            .map(|&r| weight(r))
+            .sum::<f64>()
+            .max(f64::MIN_POSITIVE);
+    let parts = (!mine.is_empty()).then_some(mine);
+    let acc = crate::step::accumulate(&model, parts, |m, rows| {
+        B::seed(
+            device,
+            derive_seed(opts.seed, Stream::Dropout, step, index as u64),
+        );
         let input = batch_input::<B>(&train.ids, train.type_ids.as_deref(), rows, device)?;
         let loss = batch_loss(
             m.forward(input),
@@ -530,9 +669,14 @@ where
             rows,
             data.weights.as_deref(),
         );
-        Ok((loss, ()))
+        Ok((loss * share, ()))
     })?;
-    Ok((model, stats))
+    let mut loss = [acc.loss];
+    let grads = match sync {
+        Some(s) => s.all_reduce(&model, acc.grads, &mut loss)?,
+        None => acc.grads,
+    };
+    crate::step::apply(model, optim, step, lr, grads, loss[0])
 }
 
 /// Checkpoint selection: the state with the lowest dev loss so far.
