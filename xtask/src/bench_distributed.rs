@@ -127,7 +127,8 @@ fn run_layout(
             wait(&mut c)?;
         }
         _ => {
-            let port = free_port()?;
+            let port =
+                dnabert2_train::distributed::free_port_range(2).map_err(|e| e.to_string())?;
             let mut children = Vec::new();
             for rank in 0..2 {
                 let mut c = Command::new(exe);
@@ -170,20 +171,6 @@ fn run_layout(
 fn read_json(p: &Path) -> Result<Value, String> {
     let s = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
     serde_json::from_str(&s).map_err(|e| format!("{}: {e}", p.display()))
-}
-
-/// A port with the next three free too (control, orchestrator, two data ports).
-fn free_port() -> Result<u16, String> {
-    for _ in 0..100 {
-        let p = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        if p < 60000 && (p..p + 4).all(|q| std::net::TcpListener::bind(("0.0.0.0", q)).is_ok()) {
-            return Ok(p);
-        }
-    }
-    Err("no free port range".into())
 }
 
 fn table(a: &DistArgs, records: &[Value]) -> String {

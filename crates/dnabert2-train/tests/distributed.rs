@@ -6,7 +6,6 @@
 //! configured by [`CHILD_ENV`]. Ports are chosen free at run time; every child is killed
 //! when its guard drops, so a failing test leaves no process behind.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -112,23 +111,8 @@ fn finish(mut g: Guard, limit: Duration) -> (Option<i32>, String) {
     (status.code(), err)
 }
 
-/// A port `p` with `p..p+4` free (control, orchestrator, two data ports).
-fn free_ports() -> u16 {
-    for _ in 0..200 {
-        let p = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if p < 60000 && (p..p + 4).all(|q| TcpListener::bind(("0.0.0.0", q)).is_ok()) {
-            return p;
-        }
-    }
-    panic!("no free port range");
-}
-
 fn ranks(out: &Path, cache: &Path, steps: u64, timeout_secs: u64) -> [RankSpec; 2] {
-    let port = free_ports();
+    let port = dnabert2_train::distributed::free_port_range(2).unwrap();
     [0, 1].map(|rank| RankSpec {
         out: out.to_path_buf(),
         cache: cache.to_path_buf(),

@@ -232,6 +232,27 @@ impl Cluster {
     }
 }
 
+/// A coordinator port `p` for a run on this machine with `p .. p + 2 + ranks` free now
+/// (control, orchestrator, one data port per rank), for tests and benchmarks on 127.0.0.1.
+/// Another process may still take a port before the run binds it.
+pub fn free_port_range(ranks: u16) -> Result<u16> {
+    let span = 2 + ranks;
+    for _ in 0..200 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| TrainError::Distributed(format!("no free port: {e}")))?
+            .port();
+        if p < 65535 - span
+            && (p..p + span).all(|q| std::net::TcpListener::bind(("0.0.0.0", q)).is_ok())
+        {
+            return Ok(p);
+        }
+    }
+    Err(TrainError::Distributed(format!(
+        "no {span} free consecutive ports"
+    )))
+}
+
 /// The settings every rank must agree on, as one string compared at the rendezvous (a rank
 /// started with another batch size or seed is refused before anything trains).
 pub fn fingerprint(fields: &[(&str, String)]) -> String {
