@@ -531,3 +531,50 @@ fn join(cluster: &Cluster, fingerprint: &str) -> Result<(Link, BufReader<TcpStre
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(rank: usize, port: u16) -> Cluster {
+        Cluster {
+            world_size: 2,
+            rank,
+            coordinator: Some(format!("127.0.0.1:{port}")),
+            data_port: None,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn an_unreachable_coordinator_and_a_missing_rank_are_errors_within_the_timeout() {
+        let port = super::super::free_port_range(2).unwrap();
+        let t0 = Instant::now();
+        let e = Control::connect(&cluster(1, port), "x")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("could not be reached within 1 s"), "{e}");
+        let e = Control::connect(&cluster(0, port), "x")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("rank(s) 1 did not join within 1 s"), "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    }
+
+    #[test]
+    fn ranks_meet_gather_and_finish() {
+        let port = super::super::free_port_range(2).unwrap();
+        let r1 = std::thread::spawn(move || {
+            let c = Control::connect(&cluster(1, port), "same").unwrap();
+            let v = c.gather("t", 7).unwrap();
+            c.finish();
+            v
+        });
+        let c0 = Control::connect(&cluster(0, port), "same").unwrap();
+        assert_eq!(c0.gather("t", 3).unwrap(), vec![3, 7]);
+        c0.finish();
+        assert_eq!(r1.join().unwrap(), vec![3, 7]);
+    }
+}
