@@ -100,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             warmup: Some(a.steps / 10),
             ..Default::default()
         },
-        device: Default::default(),
+        devices: vec![Default::default()],
         progress: true,
         lora: None,
     };

@@ -66,6 +66,10 @@ pub struct Args {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = crate::finetune::default_backend())]
     backend: Backend,
+    /// Devices, one worker thread each (`N`, `0,1`, `cuda:0,cuda:1`); `--batch-size` is the
+    /// global batch.
+    #[arg(long, default_value = "1")]
+    devices: crate::pretrain::DeviceList,
     /// LoRA instead of full fine-tuning (`--lora-r 8 ...`); results are named `LABEL+lora-r8`.
     #[command(flatten)]
     lora: dnabert2_lora::cli::LoraArgs,
@@ -110,12 +114,13 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     std::fs::create_dir_all(&a.out)?;
     let start = Instant::now();
-    let summary = with_backend!(a.backend, |B, dev| {
+    let ids = &a.devices.0;
+    let summary = with_backend!(a.backend, devices ids, |B, devs| {
         let tuner = GueTuner::<B> {
             label: label.clone(),
             source: src.clone(),
             overrides: overrides.clone(),
-            device: dev,
+            devices: devs,
             progress: true,
             lora: lora.clone(),
         };

@@ -40,8 +40,8 @@ pub struct GueTuner<B: AutodiffBackend> {
     pub source: ModelSource,
     /// Overrides of the registry's protocol settings.
     pub overrides: GueOverrides,
-    /// Device to train on.
-    pub device: B::Device,
+    /// Devices to train on (one worker thread each; data-parallel when several).
+    pub devices: Vec<B::Device>,
     /// Draw per-run progress bars.
     pub progress: bool,
     /// Fine-tune with LoRA adapters instead of in full (each run also writes
@@ -107,7 +107,7 @@ impl<B: AutodiffBackend> FineTuner for GueTuner<B> {
             &self.source,
             &splits,
             &opts,
-            std::slice::from_ref(&self.device),
+            &self.devices,
             self.lora.as_ref(),
         )?;
         let test = s

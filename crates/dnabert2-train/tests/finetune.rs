@@ -337,7 +337,7 @@ fn gue_runner_records_runs_and_resumes() {
             lr: Some(1e-3),
             ..Default::default()
         },
-        device: Default::default(),
+        devices: vec![Default::default()],
         progress: false,
         lora: None,
     };
