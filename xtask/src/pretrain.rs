@@ -341,3 +341,21 @@ pub fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceList;
+
+    #[test]
+    fn device_lists() {
+        let p = |s: &str| s.parse::<DeviceList>().map(|d| d.0);
+        assert_eq!(p("1").unwrap(), [0]);
+        assert_eq!(p("3").unwrap(), [0, 1, 2]);
+        assert_eq!(p("0,2").unwrap(), [0, 2]);
+        assert_eq!(p("cuda:1, cuda:3").unwrap(), [1, 3]);
+        assert_eq!(p("cpu:0,cpu:1").unwrap(), [0, 1]);
+        assert!(p("0").unwrap_err().contains("at least one"));
+        assert!(p("1,1").unwrap_err().contains("twice"));
+        assert!(p("gpu").unwrap_err().contains("not N, INDEX or KIND:INDEX"));
+    }
+}
