@@ -217,8 +217,8 @@ fn table(a: &DistArgs, records: &[Value]) -> String {
                     .cloned()
                     .unwrap_or_default()
                     .into_iter()
-                    .zip(reference.clone())
-                    .filter_map(|(x, y)| Some((x.as_f64()? - y).abs()))
+                    .zip(&reference)
+                    .filter_map(|(x, y)| Some((x.as_f64()? - *y).abs()))
             })
             .fold(0.0f64, f64::max);
         md.push_str(&format!(

@@ -374,28 +374,24 @@ fn prepare_and_train<B: AutodiffBackend>(
         return train_worker(&shared, worker, model, optim, state, log);
     }
 
-    // One thread per local device, each with its replica and optimizer state.
-    let mut log = log;
-    let mut optim = Some(optim);
-    let replicas: Vec<_> = devices
+    // One thread per local device, each with its replica and optimizer state; the first
+    // keeps this process's model (already on device 0), optimizer and metrics log.
+    let others = devices[1..]
         .iter()
-        .enumerate()
-        .map(|(i, d)| -> Result<_> {
-            let m = model.clone().fork(d);
-            let o = match (i, &resumed_dir) {
-                (0, _) => optim.take().unwrap_or_else(|| HfAdamW::new(cfg.optimizer)),
-                (_, Some(dir)) => checkpoint::load_optimizer(
+        .map(|d| -> Result<_> {
+            let o = match &resumed_dir {
+                Some(dir) => checkpoint::load_optimizer(
                     HfAdamW::new(cfg.optimizer),
                     dir,
                     checkpoint::OPTIMIZER_RECORD,
                     d,
                 )?,
-                (_, None) => HfAdamW::new(cfg.optimizer),
+                None => HfAdamW::new(cfg.optimizer),
             };
-            Ok((m, o, if i == 0 { log.take() } else { None }))
+            Ok((model.clone().fork(d), o, None))
         })
-        .collect::<Result<_>>()?;
-    drop(model);
+        .collect::<Result<Vec<_>>>()?;
+    let replicas: Vec<_> = std::iter::once((model, optim, log)).chain(others).collect();
     let results = crate::distributed::launch::<B, _, _>(
         cluster,
         devices,

@@ -249,30 +249,26 @@ impl Control {
         let s = &self.shared;
         s.closing.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + s.timeout;
-        if s.rank == 0 {
+        // Waits (up to the deadline) until `ready` holds for the done flags.
+        let wait = |ready: &dyn Fn(&[bool]) -> bool| {
             let mut d = lock(&s.done);
-            d[0] = true;
-            while !d.iter().all(|&x| x) && Instant::now() < deadline {
+            while !ready(&d) && Instant::now() < deadline {
                 d = s
                     .changed
                     .wait_timeout(d, Duration::from_millis(200))
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
-            drop(d);
+        };
+        if s.rank == 0 {
+            lock(&s.done)[0] = true;
+            wait(&|d| d.iter().all(|&x| x));
             for l in self.links.iter().flatten() {
                 let _ = send(l, &Msg::Bye);
             }
         } else if let Some(l) = &self.links[0] {
             let _ = send(l, &Msg::Done);
-            let mut d = lock(&s.done);
-            while !d[0] && Instant::now() < deadline {
-                d = s
-                    .changed
-                    .wait_timeout(d, Duration::from_millis(200))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
+            wait(&|d| d[0]);
         }
         for l in self.links.iter().flatten() {
             let _ = lock(l).shutdown(Shutdown::Both);

@@ -136,8 +136,7 @@ impl<B: AutodiffBackend> Sync<B> {
         let present: Vec<bool> = stats[n..].iter().map(|&c| c > 0.5).collect();
 
         // Buckets of consecutive parameters, each one collective call.
-        let sizes: Vec<usize> = flat.flat.iter().map(|t| t.dims()[0]).collect();
-        let mut reduced: Vec<Tensor<B::InnerBackend, 1>> = Vec::with_capacity(sizes.len());
+        let mut reduced: Vec<Tensor<B::InnerBackend, 1>> = Vec::with_capacity(flat.flat.len());
         let mut pending: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
         let mut pending_len = 0;
         let mut tensors = flat.flat.into_iter().peekable();
@@ -159,7 +158,6 @@ impl<B: AutodiffBackend> Sync<B> {
                 pending_len = 0;
             }
         }
-        debug_assert_eq!(reduced.len(), sizes.len());
         let mut unflatten = Unflatten::<B> {
             grads: GradientsParams::new(),
             reduced: reduced.into_iter(),
