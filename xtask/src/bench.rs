@@ -34,6 +34,9 @@ enum Suite {
     /// Data-parallel training: one worker beside two processes and two threads (tokens/s,
     /// all-reduce time per step, loss agreement).
     Distributed(crate::bench_distributed::DistArgs),
+    /// GPU: builds `bench_case --features cuda` for the device machine's
+    /// `benches/gpu/run.sh` (fused kernel vs burn's op vs PyTorch SDPA/flash), or runs it.
+    Gpu(crate::bench_gpu::GpuArgs),
 }
 
 /// Flags of `cargo xtask bench cpu`.
@@ -85,6 +88,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Suite::Cpu(a) => cpu(a),
         Suite::Embed(a) => crate::bench_embed::embed(a),
         Suite::Distributed(a) => crate::bench_distributed::distributed(a),
+        Suite::Gpu(a) => crate::bench_gpu::gpu(a),
     }
 }
 

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_distributed;
 mod bench_embed;
+mod bench_gpu;
 mod finetune;
 mod gue;
 mod predict;

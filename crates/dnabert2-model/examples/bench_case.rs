@@ -7,6 +7,10 @@
 //! ```
 //! Cases: see `benches/cases/mod.rs` (`forward_BxS[_burn_op]`, `train_step_BxS`,
 //! `finetune_small_BxS`, `sgemm_N`). Threads: `RAYON_NUM_THREADS`.
+//!
+//! `--backend wgpu|cuda` (built with that feature) and `--precision f32|f16|bf16` run a case
+//! on the GPU (`benches/gpu/run.sh`); the line then also has `gpu_reserved_bytes`, the
+//! device memory cubecl's pools hold after the runs (they keep their high-water mark).
 
 #[path = "../benches/cases/mod.rs"]
 mod cases;
@@ -31,6 +35,48 @@ struct Args {
     /// moments allocated and the heap at its high-water mark, after two).
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// Backend: cpu, wgpu or cuda (the latter two need their cargo feature).
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    /// Weights and activations: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    precision: dnabert2_model::precision::Precision,
+}
+
+/// The case on the chosen backend, and a probe of its device memory.
+type Prepared = (cases::Case, Box<dyn Fn() -> Option<u64>>);
+
+fn prepare(name: &str, args: &Args) -> Result<Prepared, String> {
+    let p = args.precision;
+    match args.backend.as_str() {
+        "cpu" => Ok((
+            cases::prepare_on::<dnabert2_model::backend::CpuBackend>(name, p, Default::default())?,
+            Box::new(|| None),
+        )),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => {
+            use cubecl::Runtime;
+            let case = cases::prepare_on::<burn::backend::Wgpu>(name, p, Default::default())?;
+            let probe = || {
+                let client = burn::backend::wgpu::WgpuRuntime::client(&Default::default());
+                client.memory_usage().ok().map(|m| m.bytes_reserved)
+            };
+            Ok((case, Box::new(probe)))
+        }
+        #[cfg(feature = "cuda")]
+        "cuda" => {
+            use cubecl::Runtime;
+            let case = cases::prepare_on::<burn::backend::Cuda>(name, p, Default::default())?;
+            let probe = || {
+                let client = cubecl::cuda::CudaRuntime::client(&Default::default());
+                client.memory_usage().ok().map(|m| m.bytes_reserved)
+            };
+            Ok((case, Box::new(probe)))
+        }
+        other => Err(format!(
+            "--backend {other}: not built in (cpu, and wgpu/cuda with their feature)"
+        )),
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,7 +90,7 @@ fn main() -> std::process::ExitCode {
         }
         return std::process::ExitCode::SUCCESS;
     };
-    let mut case = match cases::prepare(&name) {
+    let (mut case, gpu_reserved) = match prepare(&name, &args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -72,6 +118,9 @@ fn main() -> std::process::ExitCode {
         "gflops": case.flops / med / 1e9,
         "peak_rss_bytes": cases::peak_rss_bytes(),
         "threads": rayon::current_num_threads(),
+        "backend": args.backend,
+        "precision": format!("{:?}", args.precision).to_lowercase(),
+        "gpu_reserved_bytes": gpu_reserved(),
     });
     println!("{line}");
     std::process::ExitCode::SUCCESS

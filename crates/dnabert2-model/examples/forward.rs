@@ -3,7 +3,12 @@
 //! ```text
 //! cargo run --release -p dnabert2-model --example forward -- \
 //!     --model DIR --inputs IN.safetensors --output OUT.safetensors
+//! cargo run --release -p dnabert2-model --features wgpu --example forward -- \
+//!     --backend wgpu --model DIR --inputs IN.safetensors --output OUT.safetensors
 //! ```
+//! `--backend cpu` (default), `wgpu` or `cuda` (each built with its cargo feature). On the
+//! GPU backends attention runs the fused kernel (`gpu_attention`). A device error
+//! (allocation, launch, lost device) ends the run with an error naming it and no output.
 //! DIR holds `config.json` and `model.safetensors` or `pytorch_model.bin`. IN holds
 //! `input_ids`, `attention_mask` (I64 `[B, S]`) and optionally `token_type_ids`. OUT gets
 //! `last_hidden_state`, `mlm_logits` (if the checkpoint has the MLM head), `pooler_output`
@@ -15,7 +20,6 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use clap::Parser;
-use dnabert2_model::backend::CpuBackend as B;
 use dnabert2_model::checkpoint::{self, TensorMap, Weights};
 use dnabert2_model::embed::{Pooling, TokenEmbeddings, pool_rows};
 use dnabert2_model::precision::{Precision, cast_module};
@@ -37,6 +41,9 @@ struct Args {
     /// cast after loading; outputs are written as F32).
     #[arg(long, default_value = "f32")]
     precision: Precision,
+    /// Backend: cpu, wgpu (needs `--features wgpu`) or cuda (needs `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    backend: String,
 }
 
 /// Shape and values of an I64 tensor.
@@ -61,20 +68,29 @@ fn read_i64(st: &safetensors::SafeTensors, key: &str) -> Result<Option<IntTensor
     Ok(Some((v.shape().to_vec(), data)))
 }
 
-fn tensor_entry<const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
-    let shape = t.dims().to_vec();
-    (
-        shape,
-        t.cast(burn::tensor::DType::F32)
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .unwrap_or_default(),
-    )
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Reads a tensor back as f32, or the device error that kept it from being computed.
+fn host_f32<B: Backend, const D: usize>(t: Tensor<B, D>, what: &str) -> Res<Vec<f32>> {
+    let data = t
+        .cast(burn::tensor::DType::F32)
+        .try_into_data()
+        .map_err(|e| format!("device error while computing {what}: {e}"))?;
+    Ok(data
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .map_err(|e| format!("{what}: {e:?}"))?)
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let device = Default::default();
+fn tensor_entry<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+    what: &str,
+) -> Res<(Vec<usize>, Vec<f32>)> {
+    let shape = t.dims().to_vec();
+    Ok((shape, host_f32(t, what)?))
+}
+
+fn run_on<B: Backend>(args: &Args, device: B::Device) -> Res<()> {
     let cfg = BertConfig::from_file(args.model.join("config.json"))?;
     let weights = Weights::read(checkpoint::find_weights(&args.model)?)?;
 
@@ -97,7 +113,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let mlm = checkpoint::mlm_from_weights::<B>(&mut weights.clone(), &cfg, &device)?;
         let mlm = cast_module(mlm, args.precision);
         let o = mlm.forward(input.clone());
-        out.insert("mlm_logits".into(), tensor_entry(o.logits));
+        out.insert("mlm_logits".into(), tensor_entry(o.logits, "mlm_logits")?);
         o.hidden
     } else {
         let bert = checkpoint::encoder_from_weights::<B>(&mut weights.clone(), &cfg, &device)?;
@@ -113,17 +129,36 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let cls = cast_module(cls, args.precision);
         let o = cls.bert.forward_with(input.clone(), Default::default());
         if let Some(p) = o.pooler_output {
-            out.insert("pooler_output".into(), tensor_entry(p));
+            out.insert("pooler_output".into(), tensor_entry(p, "pooler_output")?);
         }
-        out.insert(
-            "cls_logits".into(),
-            tensor_entry(cls.forward(input.clone())),
-        );
+        let logits = cls.forward(input.clone());
+        out.insert("cls_logits".into(), tensor_entry(logits, "cls_logits")?);
     }
-    out.insert("mean_pooled".into(), mean_pooled(&hidden, &input));
-    out.insert("last_hidden_state".into(), tensor_entry(hidden));
+    out.insert("mean_pooled".into(), mean_pooled(&hidden, &input)?);
+    out.insert(
+        "last_hidden_state".into(),
+        tensor_entry(hidden, "last_hidden_state")?,
+    );
+    // Every queued kernel has finished without a device error before anything is written.
+    B::sync(&device).map_err(|e| format!("device error: {e}"))?;
     checkpoint::write_safetensors(&out, &args.output)?;
     Ok(())
+}
+
+fn run(args: Args) -> Res<()> {
+    match args.backend.as_str() {
+        "cpu" => run_on::<dnabert2_model::backend::CpuBackend>(&args, Default::default()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => run_on::<burn::backend::Wgpu>(&args, Default::default()),
+        #[cfg(feature = "cuda")]
+        "cuda" => run_on::<burn::backend::Cuda>(&args, Default::default()),
+        other => Err(format!(
+            "--backend {other}: not available in this build (cpu{}{})",
+            if cfg!(feature = "wgpu") { ", wgpu" } else { "" },
+            if cfg!(feature = "cuda") { ", cuda" } else { "" },
+        )
+        .into()),
+    }
 }
 
 fn main() {
@@ -135,14 +170,12 @@ fn main() {
 
 /// Upstream's mean pooling over the attention mask, row by row through the library's
 /// pooling ([`pool_rows`]).
-fn mean_pooled(hidden: &Tensor<B, 3>, input: &BertInput<B>) -> (Vec<usize>, Vec<f32>) {
+fn mean_pooled<B: Backend>(
+    hidden: &Tensor<B, 3>,
+    input: &BertInput<B>,
+) -> Res<(Vec<usize>, Vec<f32>)> {
     let [b, s, d] = hidden.dims();
-    let h = hidden
-        .clone()
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .unwrap_or_default();
+    let h = host_f32(hidden.clone(), "last_hidden_state")?;
     let m = input
         .attention_mask
         .clone()
@@ -161,5 +194,5 @@ fn mean_pooled(hidden: &Tensor<B, 3>, input: &BertInput<B>) -> (Vec<usize>, Vec<
         };
         out.extend(pool_rows(&rows, Pooling::Mean));
     }
-    (vec![b, d], out)
+    Ok((vec![b, d], out))
 }

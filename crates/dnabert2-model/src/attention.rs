@@ -52,15 +52,29 @@ pub fn alibi_slopes(n_heads: usize) -> Vec<f64> {
 /// Builds the additive attention bias `[B, H, S, S]`: ALiBi `-slope_h*|i-j|` plus the key
 /// mask `(1 - mask) * -10000`. `mask` is `[B, S]` with 1 for real tokens.
 pub fn attention_bias<B: Backend>(mask: Tensor<B, 2, Int>, n_heads: usize) -> Tensor<B, 4> {
-    let [b, s] = mask.dims();
-    let device = mask.device();
+    dense_bias(key_bias(mask), n_heads)
+}
+
+/// The additive key mask `(1 - mask) * -10000` `[B, S]` of a 0/1 `mask`.
+fn key_bias<B: Backend>(mask: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+    (mask.float().neg() + 1.0) * -10000.0
+}
+
+/// `-slope_h` per head as a `[H]` tensor.
+fn neg_slopes<B: Backend>(n_heads: usize, device: &B::Device) -> Tensor<B, 1> {
+    let slopes: Vec<f32> = alibi_slopes(n_heads).iter().map(|&v| -(v as f32)).collect();
+    Tensor::from_data(TensorData::new(slopes, [n_heads]), device)
+}
+
+/// ALiBi for `n_heads` heads plus the key bias `[B, S]`, as one `[B, H, S, S]` tensor.
+fn dense_bias<B: Backend>(key_bias: Tensor<B, 2>, n_heads: usize) -> Tensor<B, 4> {
+    let [b, s] = key_bias.dims();
+    let device = key_bias.device();
     let pos = Tensor::<B, 1, Int>::arange(0..s as i64, &device).float();
     let dist = (pos.clone().reshape([s, 1]) - pos.reshape([1, s])).abs();
-    let slopes: Vec<f32> = alibi_slopes(n_heads).iter().map(|&v| -(v as f32)).collect();
-    let slopes = Tensor::<B, 1>::from_data(TensorData::new(slopes, [n_heads]), &device);
+    let slopes = neg_slopes::<B>(n_heads, &device);
     let alibi = dist.reshape([1, 1, s, s]) * slopes.reshape([1, n_heads, 1, 1]);
-    let key_mask = (mask.float().neg() + 1.0) * -10000.0;
-    alibi + key_mask.reshape([b, 1, 1, s])
+    alibi + key_bias.reshape([b, 1, 1, s])
 }
 
 /// The `[B, S]` 0/1 mask behind a [`AttentionBias::Slopes`] key bias (for the rare layer that
@@ -75,9 +89,21 @@ fn key_mask_tensor<B: Backend>(
         AttentionBias::Slopes { key_bias, .. } => {
             key_bias.iter().map(|&k| i64::from(k == 0.0)).collect()
         }
-        AttentionBias::Dense(_) => vec![1; b * s],
+        AttentionBias::Dense(_) | AttentionBias::Device(_) => vec![1; b * s],
     };
     Tensor::from_data(TensorData::new(keep, [b, s]), device)
+}
+
+/// Attention-probability dropout needs the probabilities, so with it the GPU backends run
+/// the explicit `[B, H, S, S]` path: said once per process.
+fn warn_dropout_fallback() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::warn!(
+            "attention_probs_dropout_prob > 0 in training: the fused GPU attention kernel has no \
+             dropout, so attention runs the explicit O(S^2) path (the released config has 0)"
+        );
+    });
 }
 
 /// How the layers of one forward receive the ALiBi + key-mask term.
@@ -94,16 +120,61 @@ pub enum AttentionBias<B: Backend> {
         /// `[H]`: minus the ALiBi slope of each head.
         neg_slopes: Arc<Vec<f32>>,
     },
+    /// What the GPU kernels ([`crate::gpu_attention`], CubeCL backends) need: the same two
+    /// terms as device tensors. No `[B, H, S, S]` tensor exists.
+    Device(DeviceBias<B>),
+}
+
+/// The key bias and slopes of [`AttentionBias::Device`], on the device.
+#[derive(Debug, Clone)]
+pub struct DeviceBias<B: Backend> {
+    /// `[B, S]` f32: 0 at real keys, -10000 at padded keys.
+    pub key_bias: Tensor<B, 2>,
+    /// `[H]` f32: minus the ALiBi slope of each head.
+    pub neg_slopes: Tensor<B, 1>,
+}
+
+/// The GPU kernels where they apply; `Err(qkv)` elsewhere (or without a GPU feature).
+fn gpu_kernel<B: Backend>(
+    qkv: Tensor<B, 3>,
+    bias: &DeviceBias<B>,
+    heads: usize,
+) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    return crate::gpu_attention::attention(qkv, bias, heads);
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    {
+        let _ = (bias, heads);
+        Err(qkv)
+    }
+}
+
+/// Whether `B` is a GPU backend with the fused kernels and `dtype` one they take.
+fn gpu_applies<B: Backend>(dtype: DType) -> bool {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    return crate::gpu_attention::applies::<B>() && crate::gpu_attention::supports_dtype(dtype);
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    {
+        let _ = dtype;
+        false
+    }
 }
 
 impl<B: Backend> AttentionBias<B> {
-    /// Picks the representation for `mask` `[B, S]` and activations of `dtype`:
+    /// Picks the representation for `mask` `[B, S]` and activations of `dtype`, unless
+    /// `dense` (attention maps requested, or burn's op forced):
     /// [`AttentionBias::Slopes`] when a CPU kernel applies (f32 activations on burn-flex or
-    /// burn-ndarray, with or without `Autodiff`) and `dense` is false,
-    /// [`AttentionBias::Dense`] (in `dtype`) otherwise (`dense`: attention maps requested, or
-    /// burn's op forced).
+    /// burn-ndarray, with or without `Autodiff`), [`AttentionBias::Device`] on the GPU
+    /// backends with the fused kernels (f32, f16 or bf16 activations on wgpu or CUDA, with or
+    /// without `Autodiff`); [`AttentionBias::Dense`] (in `dtype`) otherwise.
     pub fn new(mask: Tensor<B, 2, Int>, n_heads: usize, dense: bool, dtype: DType) -> Self {
         let device = mask.device();
+        if !dense && gpu_applies::<B>(dtype) {
+            return Self::Device(DeviceBias {
+                key_bias: key_bias(mask),
+                neg_slopes: neg_slopes(n_heads, &device),
+            });
+        }
         let kernel = cpu_attention::applies::<B>(&device) || cpu_autodiff::applies::<B>();
         if dense || dtype != DType::F32 || !kernel {
             let bias = attention_bias(mask, n_heads);
@@ -183,8 +254,31 @@ impl<B: Backend, L: LinearLayer<B>> BertAttention<B, L> {
                 let dense = attention_bias(mask, h);
                 self.tensor_attention(qkv, dense, want_probs)
             }
+            AttentionBias::Device(dev) => {
+                let qkv = if self.explicit_dropout(&qkv.device()) {
+                    warn_dropout_fallback();
+                    qkv
+                } else {
+                    match gpu_kernel(qkv, dev, h) {
+                        Ok(ctx) => return self.finish(ctx, x, None),
+                        Err(qkv) => qkv,
+                    }
+                };
+                let dense = cast_to(dense_bias(dev.key_bias.clone(), h), qkv.dtype());
+                self.tensor_attention(qkv, dense, want_probs)
+            }
             AttentionBias::Dense(bias) => self.tensor_attention(qkv, bias.clone(), want_probs),
         };
+        self.finish(ctx, x, probs)
+    }
+
+    /// Output projection, dropout, residual and LayerNorm after the attention itself.
+    fn finish(
+        &self,
+        ctx: Tensor<B, 3>,
+        x: Tensor<B, 3>,
+        probs: Option<Tensor<B, 4>>,
+    ) -> (Tensor<B, 3>, Option<Tensor<B, 4>>) {
         let out = self.dense.forward(ctx);
         let out = self.dropout.forward(out);
         (cpu_autodiff::norm(&self.layer_norm, out + x), probs)

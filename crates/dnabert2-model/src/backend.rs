@@ -45,9 +45,14 @@ pub type FlexAutodiff = burn::backend::Autodiff<burn::backend::Flex>;
 pub type NdArrayAutodiff = burn::backend::Autodiff<burn::backend::NdArray>;
 
 #[cfg(feature = "wgpu")]
-/// The `i`-th discrete GPU for wgpu.
+/// Device `i` for wgpu: 0 is wgpu's default adapter (the best one present: a discrete GPU,
+/// else an integrated one, else a software rasteriser such as Mesa's lavapipe), `i > 0` the
+/// `i`-th discrete GPU.
 pub fn wgpu_device(i: usize) -> burn::backend::wgpu::WgpuDevice {
-    burn::backend::wgpu::WgpuDevice::DiscreteGpu(i)
+    match i {
+        0 => burn::backend::wgpu::WgpuDevice::DefaultDevice,
+        i => burn::backend::wgpu::WgpuDevice::DiscreteGpu(i),
+    }
 }
 
 #[cfg(feature = "cuda")]

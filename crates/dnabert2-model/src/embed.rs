@@ -262,12 +262,7 @@ impl<'a, B: Backend, L: LinearLayer<B>> Embedder<'a, B, L> {
             let rows: Vec<Vec<u32>> = batch.iter().map(|&i| chunks[i].2.clone()).collect();
             let input = BertInput::<B>::from_ids(&rows, &self.device)?;
             let width = input.dims()[1];
-            let h = self
-                .hidden(input)
-                .into_data()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .map_err(|e| ModelError::InvalidInput(format!("{e:?}")))?;
+            let h: Vec<f32> = crate::error::read_back(self.hidden(input), "embeddings")?;
             for (r, &ci) in batch.iter().enumerate() {
                 let (si, start, ref ids) = chunks[ci];
                 let n_inner = ids.len() - 2;

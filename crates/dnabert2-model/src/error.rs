@@ -95,6 +95,46 @@ pub enum ModelError {
     /// The tokenizer failed.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// The device failed while computing a result (allocation beyond its limits, a kernel
+    /// launch, a lost device): the result does not exist, so nothing may be written.
+    #[error("device error while computing {what}: {message}")]
+    Device {
+        /// The result being read back.
+        what: String,
+        /// The backend's report.
+        message: String,
+    },
+}
+
+/// Reads `t` back to the host as `T` values (`f32`, `f64`, `i64`, ...), or the device error
+/// that kept it from being computed. Every result the libraries hand to a writer goes through
+/// here: burn's `into_data` would return whatever the buffer held after a failed kernel.
+///
+/// ```
+/// use burn::backend::Flex;
+/// use burn::prelude::*;
+///
+/// let t = Tensor::<Flex, 1>::from_floats([1.0, 2.0], &Default::default());
+/// let v: Vec<f32> = dnabert2_model::error::read_back(t, "example").unwrap();
+/// assert_eq!(v, [1.0, 2.0]);
+/// ```
+pub fn read_back<B, const D: usize, K, T>(
+    t: burn::prelude::Tensor<B, D, K>,
+    what: &str,
+) -> Result<Vec<T>>
+where
+    B: burn::prelude::Backend,
+    K: burn::tensor::BasicOps<B>,
+    T: burn::tensor::Element,
+{
+    let device_error = |message: String| ModelError::Device {
+        what: what.to_string(),
+        message,
+    };
+    let data = t.try_into_data().map_err(|e| device_error(e.to_string()))?;
+    data.convert::<T>()
+        .into_vec::<T>()
+        .map_err(|e| device_error(format!("{e:?}")))
 }
 
 /// Result alias for this crate.

@@ -164,6 +164,17 @@ impl<B: Backend, L: LinearLayer<B>> BertForMaskedLM<B, L> {
         input: BertInput<B>,
         labels: Tensor<B, 2, Int>,
     ) -> MaskedLmOutput<B> {
+        self.forward_masked_with(input, labels, ForwardOptions::default())
+    }
+
+    /// [`Self::forward_masked`] with encoder options (e.g. `tensor_attention` to compare the
+    /// attention paths).
+    pub fn forward_masked_with(
+        &self,
+        input: BertInput<B>,
+        labels: Tensor<B, 2, Int>,
+        opts: ForwardOptions,
+    ) -> MaskedLmOutput<B> {
         let [b, s] = labels.dims();
         let device = labels.device();
         let flat = labels.reshape([b * s]);
@@ -179,7 +190,7 @@ impl<B: Backend, L: LinearLayer<B>> BertForMaskedLM<B, L> {
             .map(|(i, _)| i as i64)
             .collect();
         let n = rows.len();
-        let hidden = self.bert.forward(input);
+        let hidden = self.bert.forward_with(input, opts).last_hidden_state;
         if n == 0 {
             let v = self.bert.embeddings.word_embeddings.weight.dims()[0];
             return MaskedLmOutput {

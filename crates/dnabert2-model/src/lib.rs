@@ -51,6 +51,10 @@ pub mod embed;
 pub mod embeddings;
 pub mod encoder;
 pub mod error;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod flash_kernel;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub mod gpu_attention;
 pub mod heads;
 pub mod hf_names;
 mod init;

@@ -126,12 +126,7 @@ pub fn span_log_likelihoods<B: Backend, L: LinearLayer<B>, S: AsRef<str>>(
             .flat_map(|(_, cov)| cov.iter().map(|&(_, t)| t as i64))
             .collect();
         let truth = Tensor::<B, 2, Int>::from_data(TensorData::new(truth, [m, 1]), device);
-        let got = lp
-            .gather(1, truth)
-            .into_data()
-            .convert::<f64>()
-            .into_vec::<f64>()
-            .map_err(|e| ModelError::InvalidInput(format!("{e:?}")))?;
+        let got: Vec<f64> = crate::error::read_back(lp.gather(1, truth), "log-likelihoods")?;
         let mut k = 0;
         for (_, cov) in batch {
             out.push(got[k..k + cov.len()].iter().sum());

@@ -6,6 +6,8 @@
 mod api;
 mod common;
 mod config_and_errors;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod parity;
 mod precision;
 mod pretrained;

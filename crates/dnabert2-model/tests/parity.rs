@@ -35,7 +35,7 @@ fn mlm_forward<B: Backend>(
     }
 }
 
-fn check<B: Backend>(model_dir: &str, weights: &str, opts: ForwardOptions) {
+pub(crate) fn check<B: Backend>(model_dir: &str, weights: &str, opts: ForwardOptions) {
     let device = Default::default();
     let cfg = BertConfig::from_file(fixture(&format!("{model_dir}/config.json"))).unwrap();
     let path = fixture(&format!("{model_dir}/{weights}"));
@@ -46,10 +46,12 @@ fn check<B: Backend>(model_dir: &str, weights: &str, opts: ForwardOptions) {
     let mlm = checkpoint::mlm_from_weights::<B>(&mut w, &cfg, &device).unwrap();
     let mut w = checkpoint::Weights::read(&path).unwrap();
     let cls = checkpoint::classifier_from_weights::<B>(&mut w, &cfg, &device).unwrap();
-    let path_name = if cpu_attention::applies::<B>(&device) && !opts.tensor_attention {
+    let path_name = if opts.tensor_attention {
+        "burn attention op"
+    } else if cpu_attention::applies::<B>(&device) {
         "cpu kernel"
     } else {
-        "burn attention op"
+        "fused kernel"
     };
     let tag = format!("{model_dir}/{weights} [{path_name}]");
 

@@ -78,7 +78,7 @@ fn flat(fx: &Fx) -> (Vec<usize>, Vec<f32>) {
 
 /// How the step computes its loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Path {
+pub(crate) enum Path {
     /// `forward_masked`: the MLM head at labelled positions only, the CPU kernels' fused
     /// attention and GEGLU backward (what pretraining runs on the CPU backends).
     Masked,
@@ -88,7 +88,7 @@ enum Path {
     TensorAttention,
 }
 
-fn train_step_matches_pytorch<Bi: Backend>(path: Path) {
+pub(crate) fn train_step_matches_pytorch<Bi: Backend>(path: Path) {
     type AD<Bi> = Autodiff<Bi>;
     let device = Default::default();
     let cfg = BertConfig::from_file(fixture("tiny8/config.json"))

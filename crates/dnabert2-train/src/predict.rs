@@ -205,11 +205,10 @@ impl<B: Backend> Predictor<B> {
         let (ids, types) = encode_texts(&self.tok, seq1, seq2)?;
         let idx: Vec<usize> = (0..ids.len()).collect();
         let x = batch_input::<B>(&ids, types.as_deref(), &idx, &self.device)?;
-        let s = scores(self.model.forward(x), self.problem)
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .map_err(|e| TrainError::Config(format!("scores: {e:?}")))?;
+        let s: Vec<f32> = dnabert2_model::error::read_back(
+            scores(self.model.forward(x), self.problem),
+            "predictions",
+        )?;
         Ok(s.chunks_exact(self.num_labels.max(1))
             .map(<[f32]>::to_vec)
             .collect())

@@ -2,10 +2,14 @@
 //! one-case-per-process runner (`examples/bench_case.rs`, driven by `cargo xtask bench cpu`).
 //!
 //! Names: `forward_BxS` (117M encoder, eval forward), `forward_BxS_burn_op` (the same through
-//! burn's attention op with a `[B, H, S, S]` bias), `train_step_BxS` (117M MLM step: 15% of
-//! positions labelled, forward, loss, backward, AdamW), `finetune_small_BxS` (`small` preset
+//! burn's attention op with a `[B, H, S, S]` bias), `train_step_BxS[_burn_op]` (117M MLM
+//! step: 15% of positions labelled, forward, loss, backward, AdamW), `finetune_small_BxS` (`small` preset
 //! classification step: pooler + classifier, cross-entropy, backward, AdamW) and `sgemm_N`
 //! (one N x N x N f32 matrix product on the backend: the machine's matmul ceiling).
+//!
+//! [`prepare`] builds a case on the CPU backend in f32; [`prepare_on`] on any backend and
+//! precision (the GPU bench: `bench_case --backend cuda --precision bf16`; weights and
+//! activations are cast, the optimizer runs on the cast weights).
 #![allow(dead_code)]
 
 use burn::backend::Autodiff;
@@ -13,6 +17,7 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use dnabert2_model::backend::CpuBackend as B;
+use dnabert2_model::precision::{Precision, cast_module};
 use dnabert2_model::{
     BertConfig, BertForMaskedLM, BertForSequenceClassification, BertInput, BertModel,
     ForwardOptions,
@@ -59,18 +64,28 @@ pub fn encoder_flops(cfg: &BertConfig, b: usize, s: usize) -> f64 {
     2.0 * cfg.num_hidden_layers as f64 * (b * s) as f64 * (per_token_macs + attn_macs)
 }
 
-/// Builds the case `name`, or says what names exist.
+/// Builds the case `name` on the CPU backend in f32, or says what names exist.
 pub fn prepare(name: &str) -> Result<Case, String> {
+    prepare_on::<B>(name, Precision::F32, Default::default())
+}
+
+/// Builds the case `name` on backend `Bk` (`device`) in `precision`.
+pub fn prepare_on<Bk: Backend>(
+    name: &str,
+    precision: Precision,
+    device: Bk::Device,
+) -> Result<Case, String> {
     let bad = || {
         format!(
-            "unknown case `{name}` (forward_BxS[_burn_op], train_step_BxS, \
+            "unknown case `{name}` (forward_BxS[_burn_op], train_step_BxS[_burn_op], \
              finetune_small_BxS, sgemm_N)"
         )
     };
-    let device: burn::tensor::Device<B> = Default::default();
+    let dtype = precision.dtype();
     if let Some(n) = name.strip_prefix("sgemm_") {
         let n: usize = n.parse().map_err(|_| bad())?;
-        let a = Tensor::<B, 2>::random([n, n], Distribution::Uniform(-1.0, 1.0), &device);
+        let a =
+            Tensor::<Bk, 2>::random([n, n], Distribution::Uniform(-1.0, 1.0), &device).cast(dtype);
         let b = a.clone().transpose();
         return Ok(Case {
             name: name.into(),
@@ -88,8 +103,8 @@ pub fn prepare(name: &str) -> Result<Case, String> {
         };
         let (b, s) = dims(spec).ok_or_else(bad)?;
         let cfg = BertConfig::preset("base").map_err(|e| e.to_string())?;
-        let model = BertModel::<B>::init(&cfg, false, &device);
-        let input = random_input::<B>(b, s, &device);
+        let model = cast_module(BertModel::<Bk>::init(&cfg, false, &device), precision);
+        let input = random_input::<Bk>(b, s, &device);
         let opts = ForwardOptions {
             tensor_attention,
             ..Default::default()
@@ -106,18 +121,27 @@ pub fn prepare(name: &str) -> Result<Case, String> {
             }),
         });
     }
-    if let Some(spec) = name.strip_prefix("train_step_") {
-        type AD = Autodiff<B>;
+    if let Some(rest) = name.strip_prefix("train_step_") {
+        type AD<Bk> = Autodiff<Bk>;
+        let (spec, tensor_attention) = match rest.strip_suffix("_burn_op") {
+            Some(s) => (s, true),
+            None => (rest, false),
+        };
+        let opts = ForwardOptions {
+            tensor_attention,
+            ..Default::default()
+        };
         let (b, s) = dims(spec).ok_or_else(bad)?;
         let cfg = BertConfig::preset("base").map_err(|e| e.to_string())?;
-        let mut model = Some(BertForMaskedLM::<AD>::init(&cfg, &device));
+        let init = BertForMaskedLM::<AD<Bk>>::init(&cfg, &device);
+        let mut model = Some(cast_module(init, precision));
         let mut optim = AdamWConfig::new()
             .with_beta_2(0.98)
             .with_epsilon(1e-6)
             .with_weight_decay(1e-5)
-            .init::<AD, BertForMaskedLM<AD>>();
-        let input = random_input::<AD>(b, s, &device);
-        let sel = Tensor::<AD, 2>::random([b, s], Distribution::Uniform(0.0, 1.0), &device)
+            .init::<AD<Bk>, BertForMaskedLM<AD<Bk>>>();
+        let input = random_input::<AD<Bk>>(b, s, &device);
+        let sel = Tensor::<AD<Bk>, 2>::random([b, s], Distribution::Uniform(0.0, 1.0), &device)
             .lower_elem(0.15);
         let labels = input.input_ids.clone().mask_fill(sel.bool_not(), -100);
         return Ok(Case {
@@ -126,7 +150,9 @@ pub fn prepare(name: &str) -> Result<Case, String> {
             flops: 3.0 * encoder_flops(&cfg, b, s),
             step: Box::new(move || {
                 let Some(m) = model.take() else { return };
-                let loss = m.forward_masked(input.clone(), labels.clone()).loss;
+                let loss = m
+                    .forward_masked_with(input.clone(), labels.clone(), opts)
+                    .loss;
                 let grads = GradientsParams::from_grads(loss.backward(), &m);
                 let m = optim.step(1e-4, m, grads);
                 let _ = m.cls.decoder_bias.val().slice(0..1).into_data();
@@ -135,17 +161,19 @@ pub fn prepare(name: &str) -> Result<Case, String> {
         });
     }
     if let Some(spec) = name.strip_prefix("finetune_small_") {
-        type AD = Autodiff<B>;
+        type AD<Bk> = Autodiff<Bk>;
         let (b, s) = dims(spec).ok_or_else(bad)?;
         let cfg = BertConfig::preset("small")
             .map_err(|e| e.to_string())?
             .with_num_labels(2);
-        let mut model = Some(BertForSequenceClassification::<AD>::init(&cfg, &device));
+        let init = BertForSequenceClassification::<AD<Bk>>::init(&cfg, &device);
+        let mut model = Some(cast_module(init, precision));
         let mut optim = AdamWConfig::new()
             .with_weight_decay(0.01)
-            .init::<AD, BertForSequenceClassification<AD>>();
-        let input = random_input::<AD>(b, s, &device);
-        let labels = Tensor::<AD, 1>::random([b], Distribution::Uniform(0.0, 2.0), &device).int();
+            .init::<AD<Bk>, BertForSequenceClassification<AD<Bk>>>();
+        let input = random_input::<AD<Bk>>(b, s, &device);
+        let labels =
+            Tensor::<AD<Bk>, 1>::random([b], Distribution::Uniform(0.0, 2.0), &device).int();
         return Ok(Case {
             name: name.into(),
             tokens: b * s,
