@@ -84,7 +84,7 @@ fn main() -> std::process::ExitCode {
     if std::env::var_os("DNABERT2_DEFAULT_MALLOC").is_none() {
         dnabert2_model::backend::keep_freed_memory();
     }
-    let Some(name) = args.case.filter(|_| !args.list) else {
+    let Some(name) = args.case.clone().filter(|_| !args.list) else {
         for c in cases::DEFAULT_CASES {
             println!("{c}");
         }

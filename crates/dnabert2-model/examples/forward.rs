@@ -140,7 +140,7 @@ fn run_on<B: Backend>(args: &Args, device: B::Device) -> Res<()> {
         tensor_entry(hidden, "last_hidden_state")?,
     );
     // Every queued kernel has finished without a device error before anything is written.
-    B::sync(&device).map_err(|e| format!("device error: {e}"))?;
+    dnabert2_model::error::check_device::<B>(&device, "the forward pass")?;
     checkpoint::write_safetensors(&out, &args.output)?;
     Ok(())
 }

@@ -168,6 +168,7 @@ impl<B: Backend> AttentionBias<B> {
     /// backends with the fused kernels (f32, f16 or bf16 activations on wgpu or CUDA, with or
     /// without `Autodiff`); [`AttentionBias::Dense`] (in `dtype`) otherwise.
     pub fn new(mask: Tensor<B, 2, Int>, n_heads: usize, dense: bool, dtype: DType) -> Self {
+        crate::error::watch_device_failures();
         let device = mask.device();
         if !dense && gpu_applies::<B>(dtype) {
             return Self::Device(DeviceBias {

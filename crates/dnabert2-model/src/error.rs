@@ -131,10 +131,75 @@ where
         what: what.to_string(),
         message,
     };
+    watch_device_failures();
     let data = t.try_into_data().map_err(|e| device_error(e.to_string()))?;
+    if let Some(failure) = device_failure::<B>() {
+        return Err(device_error(failure));
+    }
     data.convert::<T>()
         .into_vec::<T>()
         .map_err(|e| device_error(format!("{e:?}")))
+}
+
+/// Waits for every queued kernel on `device` and reports a device failure, if any: call it
+/// before publishing results that were read back without [`read_back`].
+pub fn check_device<B: burn::prelude::Backend>(device: &B::Device, what: &str) -> Result<()> {
+    watch_device_failures();
+    let device_error = |message: String| ModelError::Device {
+        what: what.to_string(),
+        message,
+    };
+    B::sync(device).map_err(|e| device_error(e.to_string()))?;
+    match device_failure::<B>() {
+        Some(failure) => Err(device_error(failure)),
+        None => Ok(()),
+    }
+}
+
+/// Panics of cubecl's device-service threads (named `DSU-*` / `DSD-*`), oldest first.
+static DEVICE_FAILURES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Installs (once per process) a panic hook that records panics of cubecl's device-service
+/// threads before running the previous hook. cubecl reports some device failures only that
+/// way: wgpu's `can't allocate buffer of size: N` unwraps inside the server thread, which
+/// dies while the caller goes on and reads back buffers that were never computed (a silent
+/// wrong result). [`read_back`] and [`check_device`] turn a recorded failure into
+/// [`ModelError::Device`]. Called by every forward pass of the model; idempotent.
+pub fn watch_device_failures() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("");
+            if name.starts_with("DSU-") || name.starts_with("DSD-") {
+                let message = info
+                    .payload()
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                    .unwrap_or("panic without a message");
+                if let Ok(mut failures) = DEVICE_FAILURES.lock() {
+                    failures.push(format!("device thread {name}: {message}"));
+                }
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Takes the recorded device failures when `B` is a GPU backend (CPU backends have no
+/// device threads, so a GPU failure elsewhere in the process is never blamed on them).
+fn device_failure<B: burn::prelude::Backend>() -> Option<String> {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    if crate::gpu_attention::applies::<B>() {
+        let mut failures = DEVICE_FAILURES.lock().ok()?;
+        if failures.is_empty() {
+            return None;
+        }
+        return Some(std::mem::take(&mut *failures).join("; "));
+    }
+    None
 }
 
 /// Result alias for this crate.

@@ -166,3 +166,31 @@ fn tiny8_train_step_on_wgpu() {
     train_step_matches_pytorch::<W>(Path::Masked);
     train_step_matches_pytorch::<W>(Path::FullLogits);
 }
+
+/// A device failure is an error, never a result: an allocation beyond the device's buffer
+/// limit (wgpu's default max buffer is 256 MiB; this asks for 1.6 GB) must surface from
+/// `read_back` (and `sync`) instead of handing back whatever the buffers held.
+#[test]
+fn device_allocation_failure_is_an_error() {
+    let _guard = serial();
+    let device = Default::default();
+    dnabert2_model::error::watch_device_failures();
+    let big = Tensor::<W, 2>::ones([20_000, 20_000], &device);
+    let reduced = big.sum_dim(1).reshape([20_000]);
+    let got = dnabert2_model::error::read_back::<W, 1, _, f32>(reduced, "row sums");
+    match got {
+        Err(dnabert2_model::ModelError::Device { what, message }) => {
+            assert_eq!(what, "row sums");
+            assert!(!message.is_empty());
+        }
+        Err(e) => panic!("expected a device error, got {e}"),
+        Ok(v) => panic!(
+            "a 1.6 GB buffer on wgpu produced a result ({} values)",
+            v.len()
+        ),
+    }
+    // Consumed: the device works again for what fits.
+    let small = Tensor::<W, 1>::ones([4], &device);
+    let v = dnabert2_model::error::read_back::<W, 1, _, f32>(small, "small").unwrap();
+    assert_eq!(v, [1.0; 4]);
+}
