@@ -150,6 +150,10 @@ fn gpu_kernel<B: Backend>(
 }
 
 /// Whether `B` is a GPU backend with the fused kernels and `dtype` one they take.
+#[cfg_attr(
+    not(any(feature = "wgpu", feature = "cuda")),
+    allow(clippy::extra_unused_type_parameters)
+)]
 fn gpu_applies<B: Backend>(dtype: DType) -> bool {
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
     return crate::gpu_attention::applies::<B>() && crate::gpu_attention::supports_dtype(dtype);

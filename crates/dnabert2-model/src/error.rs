@@ -190,6 +190,10 @@ pub fn watch_device_failures() {
 
 /// Takes the recorded device failures when `B` is a GPU backend (CPU backends have no
 /// device threads, so a GPU failure elsewhere in the process is never blamed on them).
+#[cfg_attr(
+    not(any(feature = "wgpu", feature = "cuda")),
+    allow(clippy::extra_unused_type_parameters)
+)]
 fn device_failure<B: burn::prelude::Backend>() -> Option<String> {
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
     if crate::gpu_attention::applies::<B>() {
