@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Learning-curve table and plot of issue 15 from `cargo xtask gue --train-fraction` runs.
 
-    python3 docs/bench/learning_curves.py runs/curves/results.jsonl docs/img/learning-curves.svg
+    python3 docs/bench/learning_curves.py runs/curves docs/img/learning-curves.svg
+
+Reads every `OUT/runs/<label>[_trainF]/<task>/seed<N>/test_metrics.json` under the `gue` output
+dir (each run's own record; several `gue` processes sharing one OUT race on results.jsonl),
+or a results.jsonl file.
 
 Groups the rows by init (the `model` label before `@train`), task and training fraction;
 prints a Markdown table of test MCC x100 (mean +- sd over seeds) and, for every pretrained
@@ -64,7 +68,26 @@ def welch(x, y):
     return betainc(df / 2, 0.5, df / (df + t * t))
 
 
+def load_dirs(root):
+    import os
+    runs = defaultdict(list)
+    base = os.path.join(root, "runs")
+    for label in sorted(os.listdir(base)):
+        init = label.split("_train")[0]
+        for dirpath, _, files in os.walk(os.path.join(base, label)):
+            if "test_metrics.json" not in files:
+                continue
+            m = json.load(open(os.path.join(dirpath, "test_metrics.json")))
+            rel = os.path.relpath(dirpath, os.path.join(base, label)).split(os.sep)
+            task = "/".join(rel[:-1])
+            runs[(init, task, m.get("train_fraction", 1.0))].append(100 * m["mcc"])
+    return runs
+
+
 def load(path):
+    import os
+    if os.path.isdir(path):
+        return load_dirs(path)
     runs = defaultdict(list)  # (init, task, fraction) -> [mcc x100]
     seen = set()
     for line in open(path):
