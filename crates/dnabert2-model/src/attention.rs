@@ -134,6 +134,18 @@ pub struct DeviceBias<B: Backend> {
     pub neg_slopes: Tensor<B, 1>,
 }
 
+impl<B: Backend> DeviceBias<B> {
+    /// The key bias of a 0/1 `mask` `[B, S]` and the slopes of `n_heads` heads, on the
+    /// mask's device.
+    pub fn new(mask: Tensor<B, 2, Int>, n_heads: usize) -> Self {
+        let device = mask.device();
+        Self {
+            key_bias: key_bias(mask),
+            neg_slopes: neg_slopes(n_heads, &device),
+        }
+    }
+}
+
 /// The GPU kernels where they apply; `Err(qkv)` elsewhere (or without a GPU feature).
 fn gpu_kernel<B: Backend>(
     qkv: Tensor<B, 3>,
@@ -175,10 +187,7 @@ impl<B: Backend> AttentionBias<B> {
         crate::error::watch_device_failures();
         let device = mask.device();
         if !dense && gpu_applies::<B>(dtype) {
-            return Self::Device(DeviceBias {
-                key_bias: key_bias(mask),
-                neg_slopes: neg_slopes(n_heads, &device),
-            });
+            return Self::Device(DeviceBias::new(mask, n_heads));
         }
         let kernel = cpu_attention::applies::<B>(&device) || cpu_autodiff::applies::<B>();
         if dense || dtype != DType::F32 || !kernel {

@@ -136,7 +136,7 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedAtten
         bias: DeviceBias<Self>,
         heads: usize,
     ) -> Result<Tensor<Self, 3>, Tensor<Self, 3>> {
-        let Some(launch) = Launch::plan::<R>(qkv.dims(), heads, &qkv.device()) else {
+        let Some(launch) = Launch::plan::<R>(qkv.dims(), heads, qkv.dtype(), &qkv.device()) else {
             return Err(qkv);
         };
         let (out, _) = launch.forward(
@@ -156,7 +156,7 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement, C: Checkpo
         bias: DeviceBias<Self>,
         heads: usize,
     ) -> Result<Tensor<Self, 3>, Tensor<Self, 3>> {
-        let Some(launch) = Launch::plan::<R>(qkv.dims(), heads, &qkv.device()) else {
+        let Some(launch) = Launch::plan::<R>(qkv.dims(), heads, qkv.dtype(), &qkv.device()) else {
             return Err(qkv);
         };
         let qkv = float_primitive(qkv);
@@ -200,13 +200,24 @@ struct Launch {
 }
 
 impl Launch {
-    /// Tile sizes for `qkv` `[B, S, 3 * heads * d]` on this device: the largest power of two
-    /// (64 down to 4, at most the sequence rounded up) whose shared-memory tiles fit;
-    /// `None` if even 4 does not.
-    fn plan<R: CubeRuntime>(dims: [usize; 3], heads: usize, device: &R::Device) -> Option<Self> {
+    /// Tile sizes for `qkv` `[B, S, 3 * heads * d]` of `dtype` on this device: the largest
+    /// power of two (64 down to 4, at most the sequence rounded up) whose shared-memory tiles
+    /// fit; `None` if even 4 does not, or if the device has no `dtype` (bf16 on wgpu, f16 on
+    /// a Vulkan device without `shaderFloat16`).
+    fn plan<R: CubeRuntime>(
+        dims: [usize; 3],
+        heads: usize,
+        dtype: DType,
+        device: &R::Device,
+    ) -> Option<Self> {
         let [batch, seq, d3] = dims;
         let head_dim = d3 / 3 / heads;
         let client = R::client(device);
+        let storage: cubecl::ir::StorageType = dtype.into();
+        if !supports_dtype(dtype) || !client.properties().supports_type(storage) {
+            log::debug!("fused attention: {dtype:?} not supported on this device");
+            return None;
+        }
         let hw = &client.properties().hardware;
         let max_units = hw.max_units_per_cube.min(hw.max_cube_dim.0) as usize;
         let max_bytes = hw.max_shared_memory_size;

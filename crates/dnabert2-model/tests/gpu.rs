@@ -11,7 +11,7 @@ use burn::backend::Autodiff;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::softmax;
-use dnabert2_model::attention::{DeviceBias, alibi_slopes, attention_bias};
+use dnabert2_model::attention::{DeviceBias, attention_bias};
 use dnabert2_model::gpu_attention;
 
 type W = burn::backend::Wgpu;
@@ -92,16 +92,8 @@ fn kernel_forward_and_gradients_match_explicit_path() {
     for &(b, s, h, d) in SHAPES {
         let tag = format!("B={b} S={s} H={h} d={d}");
         let keep = mask_for(b, s);
-        let mask = Tensor::<WAd, 2, Int>::from_data(TensorData::new(keep.clone(), [b, s]), &device);
-        let key_bias: Vec<f32> = keep
-            .iter()
-            .map(|&k| if k == 1 { 0.0 } else { -10000.0 })
-            .collect();
-        let slopes: Vec<f32> = alibi_slopes(h).iter().map(|&v| -(v as f32)).collect();
-        let bias = DeviceBias {
-            key_bias: Tensor::<WAd, 2>::from_data(TensorData::new(key_bias, [b, s]), &device),
-            neg_slopes: Tensor::<WAd, 1>::from_data(TensorData::new(slopes, [h]), &device),
-        };
+        let mask = Tensor::<WAd, 2, Int>::from_data(TensorData::new(keep, [b, s]), &device);
+        let bias = DeviceBias::new(mask.clone(), h);
         let qkv =
             Tensor::<WAd, 3>::random([b, s, 3 * h * d], Distribution::Normal(0.0, 1.0), &device);
         let w = Tensor::<WAd, 3>::random([b, s, h * d], Distribution::Normal(0.0, 1.0), &device);
@@ -131,16 +123,8 @@ fn kernel_on_the_inference_backend() {
     let device = Default::default();
     let (b, s, h, d) = (2, 130, 12, 64);
     let keep = mask_for(b, s);
-    let mask = Tensor::<W, 2, Int>::from_data(TensorData::new(keep.clone(), [b, s]), &device);
-    let key_bias: Vec<f32> = keep
-        .iter()
-        .map(|&k| if k == 1 { 0.0 } else { -10000.0 })
-        .collect();
-    let slopes: Vec<f32> = alibi_slopes(h).iter().map(|&v| -(v as f32)).collect();
-    let bias = DeviceBias {
-        key_bias: Tensor::<W, 2>::from_data(TensorData::new(key_bias, [b, s]), &device),
-        neg_slopes: Tensor::<W, 1>::from_data(TensorData::new(slopes, [h]), &device),
-    };
+    let mask = Tensor::<W, 2, Int>::from_data(TensorData::new(keep, [b, s]), &device);
+    let bias = DeviceBias::new(mask.clone(), h);
     let qkv = Tensor::<W, 3>::random([b, s, 3 * h * d], Distribution::Normal(0.0, 1.0), &device);
     let want = explicit(qkv.clone(), mask, h);
     let got = gpu_attention::attention(qkv, &bias, h).expect("the kernel applies");
@@ -193,4 +177,48 @@ fn device_allocation_failure_is_an_error() {
     let small = Tensor::<W, 1>::ones([4], &device);
     let v = dnabert2_model::error::read_back::<W, 1, _, f32>(small, "small").unwrap();
     assert_eq!(v, [1.0; 4]);
+}
+
+/// f16 inputs (fp32 accumulation inside), forward and `d qkv`, against the f32 explicit path
+/// on the same rounded inputs, within f16's rounding. (WGSL has no bf16; the bf16 kernel
+/// runs on CUDA only.)
+#[test]
+fn kernel_f16_inputs() {
+    let _guard = serial();
+    let device = Default::default();
+    let (f16, f32) = (burn::tensor::DType::F16, burn::tensor::DType::F32);
+    for &(b, s, h, d) in &[(2, 130, 6, 64), (3, 65, 12, 32)] {
+        let tag = format!("f16 B={b} S={s} H={h} d={d}");
+        let keep = mask_for(b, s);
+        let mask = Tensor::<WAd, 2, Int>::from_data(TensorData::new(keep, [b, s]), &device);
+        let bias = DeviceBias::new(mask.clone(), h);
+        let qkv =
+            Tensor::<WAd, 3>::random([b, s, 3 * h * d], Distribution::Normal(0.0, 1.0), &device)
+                .cast(f16);
+        let w = Tensor::<WAd, 3>::random([b, s, h * d], Distribution::Normal(0.0, 1.0), &device);
+
+        let q1 = qkv.clone().cast(f32).detach().require_grad();
+        let want = explicit(q1.clone(), mask, h);
+        let g_want = (want.clone() * w.clone()).sum().backward();
+        let g_want = host(q1.grad(&g_want).expect("explicit grad"));
+
+        let q2 = qkv.require_grad();
+        let got = gpu_attention::attention(q2.clone(), &bias, h).expect("lavapipe has f16");
+        assert_eq!(got.dtype(), f16);
+        let g_got = (got.clone().cast(f32) * w).sum().backward();
+        let g_got = q2.grad(&g_got).expect("kernel grad");
+        assert_eq!(g_got.dtype(), f16);
+        let g_got = host(g_got);
+
+        let fwd = max_abs(&host(got.inner()), &host(want.inner()));
+        let scale = g_want.iter().fold(1.0f32, |m, g| m.max(g.abs()));
+        let bwd = max_abs(&g_got, &g_want) / scale;
+        println!("{tag}: forward {fwd:.2e}, d qkv {bwd:.2e} of max |g| {scale:.1}");
+        // f16 keeps 11 significant bits: 2e-3 is a few output roundings.
+        assert!(fwd <= 2e-3, "{tag}: forward differs by {fwd}");
+        assert!(
+            bwd <= 4e-3,
+            "{tag}: d qkv differs by {bwd} (relative to its max)"
+        );
+    }
 }
