@@ -158,6 +158,53 @@ pub fn read_results(path: &Path) -> Result<Vec<RunRecord>, RunnerError> {
         .collect()
 }
 
+/// Holds `out_dir/results.jsonl.lock` exclusively (an OS file lock, released on drop or
+/// when the process dies), so several `run_benchmark` processes sharing one `out_dir` merge
+/// their records instead of overwriting each other's.
+struct ResultsLock(std::fs::File);
+
+impl ResultsLock {
+    fn acquire(out_dir: &Path) -> Result<Self, RunnerError> {
+        let path = out_dir.join(format!("{RESULTS_JSONL}.lock"));
+        let io = |source| RunnerError::Io {
+            file: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(out_dir).map_err(|source| RunnerError::Io {
+            file: out_dir.to_path_buf(),
+            source,
+        })?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(Self(file))
+    }
+}
+
+impl Drop for ResultsLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Merges `new` into the records on disk (a record of the same model, task and seed is
+/// replaced) and writes them, under [`ResultsLock`]; returns the merged list. Records
+/// another process wrote since this one read the file are kept.
+pub fn merge_results(out_dir: &Path, new: &[RunRecord]) -> Result<Vec<RunRecord>, RunnerError> {
+    let _lock = ResultsLock::acquire(out_dir)?;
+    let mut records = read_results(&out_dir.join(RESULTS_JSONL))?;
+    for r in new {
+        records.retain(|o| !o.same_run(&r.model, &r.task, r.seed));
+        records.push(r.clone());
+    }
+    write_results(out_dir, &records)?;
+    Ok(records)
+}
+
 /// Write `results.jsonl` and `results.csv` in `out_dir` atomically.
 pub fn write_results(out_dir: &Path, records: &[RunRecord]) -> Result<(), RunnerError> {
     let mut jsonl = String::new();
@@ -217,7 +264,7 @@ pub fn run_benchmark(
 ) -> Result<RunSummary, RunnerError> {
     let model = tuner.name();
     let results_path = cfg.out_dir.join(RESULTS_JSONL);
-    let mut records = read_results(&results_path)?;
+    let records = read_results(&results_path)?;
     let mut summary = RunSummary::default();
 
     let total = (tasks.len() * cfg.seeds.len()) as u64;
@@ -249,6 +296,15 @@ pub fn run_benchmark(
             continue;
         }
         for seed in pending {
+            // Another process sharing out_dir may have finished this run meanwhile.
+            if read_results(&results_path)?
+                .iter()
+                .any(|r| r.same_run(&model, &path, seed))
+            {
+                summary.skipped.push((path.clone(), seed));
+                bar.inc(1);
+                continue;
+            }
             bar.set_message(format!("{path} seed {seed}"));
             let run_dir = cfg
                 .out_dir
@@ -263,8 +319,7 @@ pub fn run_benchmark(
             })?;
             match tuner.run(task, &loaded.data, seed, &run_dir) {
                 Ok(r) => {
-                    records.push(RunRecord::new(&model, task, seed, &r));
-                    write_results(&cfg.out_dir, &records)?;
+                    merge_results(&cfg.out_dir, &[RunRecord::new(&model, task, seed, &r)])?;
                     summary.ran.push((path.clone(), seed));
                 }
                 Err(e) => summary.failed.push((path.clone(), seed, e.to_string())),
@@ -273,7 +328,7 @@ pub fn run_benchmark(
         }
     }
     bar.finish_and_clear();
-    write_results(&cfg.out_dir, &records)?;
+    let records = merge_results(&cfg.out_dir, &[])?;
     write_report(&cfg.out_dir, registry, &records)?;
     Ok(summary)
 }

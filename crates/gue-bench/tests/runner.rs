@@ -198,3 +198,52 @@ fn corrupt_results_file_names_line() {
         "{err}"
     );
 }
+
+/// Fake whose runs take a while, so two benchmark runs sharing an out dir interleave.
+struct Slow(Fake);
+
+impl FineTuner for Slow {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+
+    fn run(
+        &self,
+        task: &TaskSpec,
+        data: &TaskData,
+        seed: u64,
+        out_dir: &Path,
+    ) -> Result<RunResult, TuneError> {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        self.0.run(task, data, seed, out_dir)
+    }
+}
+
+/// Two runs sharing one `--out` (two `cargo xtask gue` processes): every finished record
+/// ends up in results.jsonl. Each used to rewrite the file from its own list, dropping the
+/// other's rows.
+#[test]
+fn concurrent_runs_sharing_an_out_dir_keep_every_record() {
+    let reg = Registry::embedded().unwrap();
+    let tasks = reg.select(&["mouse/2".into()]).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::thread::scope(|scope| {
+        for seeds in [[0u64, 2, 4, 6], [1, 3, 5, 7]] {
+            let (reg, tasks, out) = (&reg, &tasks, out.path());
+            scope.spawn(move || {
+                let tuner = Slow(Fake::new(None));
+                let s = run_benchmark(reg, tasks, &tuner, &cfg(out, &seeds)).unwrap();
+                assert_eq!(s.ran.len(), 4);
+            });
+        }
+    });
+    let mut seeds: Vec<u64> = read_results(&out.path().join(RESULTS_JSONL))
+        .unwrap()
+        .iter()
+        .map(|r| r.seed)
+        .collect();
+    seeds.sort_unstable();
+    assert_eq!(seeds, (0..8).collect::<Vec<_>>());
+    let csv = std::fs::read_to_string(out.path().join(RESULTS_CSV)).unwrap();
+    assert_eq!(csv.lines().count(), 9, "header + 8 rows");
+}
