@@ -43,8 +43,21 @@ struct Args {
     precision: dnabert2_model::precision::Precision,
 }
 
-/// The case on the chosen backend, and a probe of its device memory.
-type Prepared = (cases::Case, Box<dyn Fn() -> Option<u64>>);
+/// The case on the chosen backend, a probe of its device memory, and a check that no
+/// kernel failed on the device (a failed GPU allocation must not be timed as a result).
+type Prepared = (
+    cases::Case,
+    Box<dyn Fn() -> Option<u64>>,
+    Box<dyn Fn() -> Result<(), String>>,
+);
+
+/// [`dnabert2_model::error::check_device`] on `Bk`'s default device.
+fn device_check<Bk: burn::prelude::Backend>() -> Box<dyn Fn() -> Result<(), String>> {
+    Box::new(|| {
+        dnabert2_model::error::check_device::<Bk>(&Default::default(), "benchmark case")
+            .map_err(|e| e.to_string())
+    })
+}
 
 fn prepare(name: &str, args: &Args) -> Result<Prepared, String> {
     let p = args.precision;
@@ -52,6 +65,7 @@ fn prepare(name: &str, args: &Args) -> Result<Prepared, String> {
         "cpu" => Ok((
             cases::prepare_on::<dnabert2_model::backend::CpuBackend>(name, p, Default::default())?,
             Box::new(|| None),
+            device_check::<dnabert2_model::backend::CpuBackend>(),
         )),
         #[cfg(feature = "wgpu")]
         "wgpu" => {
@@ -61,7 +75,7 @@ fn prepare(name: &str, args: &Args) -> Result<Prepared, String> {
                 let client = burn::backend::wgpu::WgpuRuntime::client(&Default::default());
                 client.memory_usage().ok().map(|m| m.bytes_reserved)
             };
-            Ok((case, Box::new(probe)))
+            Ok((case, Box::new(probe), device_check::<burn::backend::Wgpu>()))
         }
         #[cfg(feature = "cuda")]
         "cuda" => {
@@ -71,7 +85,7 @@ fn prepare(name: &str, args: &Args) -> Result<Prepared, String> {
                 let client = cubecl::cuda::CudaRuntime::client(&Default::default());
                 client.memory_usage().ok().map(|m| m.bytes_reserved)
             };
-            Ok((case, Box::new(probe)))
+            Ok((case, Box::new(probe), device_check::<burn::backend::Cuda>()))
         }
         other => Err(format!(
             "--backend {other}: not built in (cpu, and wgpu/cuda with their feature)"
@@ -90,7 +104,7 @@ fn main() -> std::process::ExitCode {
         }
         return std::process::ExitCode::SUCCESS;
     };
-    let (mut case, gpu_reserved) = match prepare(&name, &args) {
+    let (mut case, gpu_reserved, check) = match prepare(&name, &args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -105,6 +119,10 @@ fn main() -> std::process::ExitCode {
         let t = Instant::now();
         (case.step)();
         secs.push(t.elapsed().as_secs_f64());
+    }
+    if let Err(e) = check() {
+        eprintln!("error: {name}: {e}");
+        return std::process::ExitCode::FAILURE;
     }
     let mut sorted = secs.clone();
     sorted.sort_by(f64::total_cmp);

@@ -288,14 +288,25 @@ type Rec = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// Saves a module as a full-precision burn record at `dir/name.mpk`
 /// (parameter ids included, so an optimizer record still matches it).
+///
+/// A device failure (recorded before or while the weights are read back) is an error, so a
+/// checkpoint never holds buffers a failed GPU kernel left behind.
 pub fn save_module<B: Backend, M: Module<B>>(module: &M, dir: &Path, name: &str) -> Result<()> {
     let path = dir.join(name);
+    let check = || -> Result<()> {
+        for device in module.devices() {
+            dnabert2_model::error::check_device::<B>(&device, &format!("{name} weights"))?;
+        }
+        Ok(())
+    };
+    check()?;
     Rec::default()
         .record(module.clone().into_record(), path.clone())
         .map_err(|e| TrainError::Record {
             path,
             message: e.to_string(),
-        })
+        })?;
+    check()
 }
 
 /// Loads `dir/name.mpk` (written by [`save_module`]) into `module`.

@@ -157,6 +157,7 @@ pub fn evaluate_shard<B: Backend>(
         sums[1] += c as f64;
         sums[2] += m as f64;
     }
+    dnabert2_model::error::check_device::<B>(device, "held-out evaluation")?;
     Ok(sums)
 }
 

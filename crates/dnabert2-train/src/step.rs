@@ -53,7 +53,10 @@ where
     let (mut loss, mut outs) = (0.0f64, Vec::new());
     for part in parts {
         let (weighted, out) = forward(model, &part)?;
-        loss += weighted.clone().into_scalar().elem::<f64>();
+        // Through read_back: a failed GPU kernel (this part's forward, or the previous
+        // step's backward and update) is an error here, not a stale number.
+        let value = dnabert2_model::error::read_back::<B, 1, _, f64>(weighted.clone(), "loss")?;
+        loss += value.first().copied().unwrap_or(f64::NAN);
         let grads = GradientsParams::from_grads(weighted.backward(), model);
         accum.accumulate(model, grads);
         outs.push(out);
