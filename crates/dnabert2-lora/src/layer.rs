@@ -133,10 +133,11 @@ impl<B: Backend> LoraLinear<B> {
 
 impl<B: Backend> LinearLayer<B> for LoraLinear<B> {
     fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        match &self.adapter {
+        // On rows: one GEMM per weight gradient (see `on_rows`).
+        dnabert2_model::linear::on_rows(x, |x| match &self.adapter {
             None => self.base.forward(x),
             Some(ad) => self.base.forward(x.clone()) + ad.forward(x),
-        }
+        })
     }
 
     fn effective_weight(&self) -> Tensor<B, 2> {

@@ -7,7 +7,7 @@ use burn::prelude::*;
 
 use crate::config::BertConfig;
 use crate::input::BertInput;
-use crate::linear::{LinearLayer, init_linear};
+use crate::linear::{LinearLayer, init_linear, on_rows};
 use crate::loss;
 use crate::mlp::gelu_exact;
 use crate::model::{BertModel, ForwardOptions};
@@ -73,10 +73,12 @@ impl<B: Backend> BertLmHead<B> {
             Some(w) => w.val(),
             None => word_embeddings,
         };
-        let h = crate::cpu_autodiff::norm(&self.layer_norm, gelu_exact(self.dense.forward(hidden)));
+        // On rows (see `on_rows`): one GEMM each for the weight gradients.
+        let h = on_rows(hidden, |rows| self.dense.forward(rows));
+        let h = crate::cpu_autodiff::norm(&self.layer_norm, gelu_exact(h));
         let [v, _] = word_embeddings.dims();
-        let logits = h.matmul(word_embeddings.transpose().unsqueeze::<3>());
-        logits + self.decoder_bias.val().reshape([1, 1, v])
+        let bias = self.decoder_bias.val().reshape([1, v]);
+        on_rows(h, |rows| rows.matmul(word_embeddings.transpose()) + bias)
     }
 }
 

@@ -19,9 +19,37 @@ pub trait LinearLayer<B: Backend>: Module<B> + ModuleDisplay {
     fn effective_bias(&self) -> Option<Tensor<B, 1>>;
 }
 
+/// Applies `f`, a map of the last dimension, to `x` `[..., d_in]` viewed as rows
+/// `[N, d_in]`, and gives the result back in `x`'s leading shape.
+///
+/// Why: burn 0.21's linear backward (`linear_weight_backward`, used by every backend) takes
+/// a `[B, S, d_in]` input as a batched matmul, so the weight gradient is first computed per
+/// batch row as `[B, d_in, d_out]` and then summed: for the 117M model's `gated_layers` at
+/// 32 x 128 that is a 576 MiB temporary per layer (more than wgpu's largest buffer) and B
+/// small GEMMs instead of one. On rows it is one `[d_in, N] x [N, d_out]` GEMM.
+///
+/// ```
+/// use burn::prelude::*;
+/// use dnabert2_model::backend::CpuBackend;
+/// let x = Tensor::<CpuBackend, 3>::ones([2, 3, 4], &Default::default());
+/// let y = dnabert2_model::linear::on_rows(x, |rows| rows.sum_dim(1));
+/// assert_eq!(y.dims(), [2, 3, 1]);
+/// ```
+pub fn on_rows<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    f: impl FnOnce(Tensor<B, 2>) -> Tensor<B, 2>,
+) -> Tensor<B, D> {
+    let mut dims = x.dims();
+    let d_in = dims[D - 1];
+    let rows: usize = dims[..D - 1].iter().product();
+    let y = f(x.reshape([rows, d_in]));
+    dims[D - 1] = y.dims()[1];
+    y.reshape(dims)
+}
+
 impl<B: Backend> LinearLayer<B> for Linear<B> {
     fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        Linear::forward(self, x)
+        on_rows(x, |rows| Linear::forward(self, rows))
     }
     fn effective_weight(&self) -> Tensor<B, 2> {
         self.weight.val()
