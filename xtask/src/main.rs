@@ -41,13 +41,14 @@ enum Command {
     Bench(bench::Args),
 }
 
-/// Backend names of `--backend` and the xtask feature that compiles each in.
-const BACKEND_FEATURES: [(&str, &str, bool); 5] = [
-    ("flex", "flex", cfg!(feature = "flex")),
-    ("ndarray", "ndarray", cfg!(feature = "ndarray")),
-    ("wgpu", "wgpu", cfg!(feature = "wgpu")),
-    ("cuda", "cuda", cfg!(feature = "cuda")),
-    ("tch", "tch", cfg!(feature = "tch")),
+/// Backend names of `--backend` (each also the xtask feature that compiles it in) and
+/// whether this binary has it.
+const BACKENDS: [(&str, bool); 5] = [
+    ("flex", cfg!(feature = "flex")),
+    ("ndarray", cfg!(feature = "ndarray")),
+    ("wgpu", cfg!(feature = "wgpu")),
+    ("cuda", cfg!(feature = "cuda")),
+    ("tch", cfg!(feature = "tch")),
 ];
 
 /// xtask's own manifest, so the rebuild works from any working directory.
@@ -72,7 +73,7 @@ fn rerun_with_backend(args: &[String]) -> Option<ExitCode> {
             Some(v) => v.strip_prefix('=').map(str::to_string),
             None => None,
         })?;
-    let &(_, feature, compiled) = BACKEND_FEATURES.iter().find(|(n, _, _)| *n == name)?;
+    let &(feature, compiled) = BACKENDS.iter().find(|(n, _)| *n == name)?;
     if compiled {
         return None;
     }
